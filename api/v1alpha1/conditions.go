@@ -1,0 +1,63 @@
+package v1alpha1
+
+// Condition types. Ready is always present; Reconciling and Stalled are
+// "abnormal-true" and present only while true (kstatus).
+const (
+	// ReadyCondition is True when the Microsoft side matches this generation of the spec.
+	ReadyCondition = "Ready"
+	// ReconcilingCondition is True while the operator is working towards Ready.
+	ReconcilingCondition = "Reconciling"
+	// StalledCondition is True when progress needs a change from a person (spec, Secret, permissions).
+	StalledCondition = "Stalled"
+)
+
+// Condition reasons, shared by the three kinds. Each is explained for users in docs/troubleshooting.md.
+const (
+	SucceededReason            = "Succeeded"
+	ProgressingReason          = "Progressing"
+	ProgressingWithRetryReason = "ProgressingWithRetry"
+	DependencyNotReadyReason   = "DependencyNotReady"
+	CredentialsNotFoundReason  = "CredentialsNotFound"
+	CredentialsInvalidReason   = "CredentialsInvalid"
+	AuthenticationFailedReason = "AuthenticationFailed"
+	InvalidSpecReason          = "InvalidSpec"
+	ThrottledReason            = "Throttled"
+	PermissionDeniedReason     = "PermissionDenied"
+	ExternalNotFoundReason     = "ExternalNotFound"
+	AdoptionConflictReason     = "AdoptionConflict"
+	DeletingReason             = "Deleting"
+	InternalErrorReason        = "InternalError"
+	ServiceURLRefusedReason    = "ServiceURLRefused"
+
+	// TeamsAppInstallation and ConversationTarget.
+	AppNotFoundReason     = "AppNotFound"
+	InstalledReason       = "Installed"
+	BotNotInstalledReason = "BotNotInstalled"
+	UserNotFoundReason    = "UserNotFound"
+	BlockedByUserReason   = "BlockedByUser"
+	BotDisabledReason     = "BotDisabledByAdmin"
+
+	// ProactiveMessage.
+	ScheduledReason       = "Scheduled"
+	SendingReason         = "Sending"
+	DeliveredReason       = "Delivered"
+	DeliveryUnknownReason = "DeliveryUnknown"
+	ExpiredReason         = "Expired"
+	MessageTooLargeReason = "MessageTooLarge"
+	BotNotInRosterReason  = "BotNotInRoster"
+	ConversationNotFound  = "ConversationNotFound"
+	ReplyTargetNotReady   = "ReplyTargetNotReady"
+	SendFailedReason      = "SendFailed"
+)
+
+// Finalizer and annotation names.
+const (
+	// Finalizer holds an object until its external cleanup (uninstall, message delete) is done.
+	Finalizer = "teams.operator.dev/finalizer"
+	// SendAttemptAnnotation is written before a send POST; with no ActivityIDAnnotation it marks an unknown outcome.
+	SendAttemptAnnotation = "teams.operator.dev/send-attempt"
+	// ActivityIDAnnotation keeps the Teams activity id where backup and restore keep it (status is not restored).
+	ActivityIDAnnotation = "teams.operator.dev/activity-id"
+	// ConversationIDAnnotation keeps the conversation the activity id belongs to.
+	ConversationIDAnnotation = "teams.operator.dev/conversation-id"
+)

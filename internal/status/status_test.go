@@ -1,0 +1,97 @@
+package status
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+)
+
+func newTarget(gen int64) *teamsv1alpha1.ConversationTarget {
+	t := &teamsv1alpha1.ConversationTarget{}
+	t.Generation = gen
+	t.Status.ObservedGeneration = -1
+	return t
+}
+
+func TestConditionsFollowKstatus(t *testing.T) {
+	tests := map[string]struct {
+		mark           func(Object)
+		wantReady      metav1.ConditionStatus
+		wantReconcile  bool
+		wantStalled    bool
+		wantObservedGn int64
+	}{
+		"ready sets observedGeneration and drops the abnormal conditions": {
+			mark:      func(o Object) { MarkStalled(o, "X", "x"); MarkReady(o, "Succeeded", "ok") },
+			wantReady: metav1.ConditionTrue, wantObservedGn: 3,
+		},
+		"progressing keeps observedGeneration and adds Reconciling": {
+			mark:      func(o Object) { MarkProgressing(o, "Throttled", "wait") },
+			wantReady: metav1.ConditionFalse, wantReconcile: true, wantObservedGn: -1,
+		},
+		"stalled sets observedGeneration and drops Reconciling": {
+			mark:      func(o Object) { MarkProgressing(o, "A", "a"); MarkStalled(o, "InvalidSpec", "bad") },
+			wantReady: metav1.ConditionFalse, wantStalled: true, wantObservedGn: 3,
+		},
+		"nothing marked still leaves Ready present": {
+			mark:      func(Object) {},
+			wantReady: metav1.ConditionUnknown, wantObservedGn: -1,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			obj := newTarget(3)
+			tc.mark(obj)
+			Finalize(obj)
+			ready := ReadyCondition(obj)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Status).To(Equal(tc.wantReady))
+			g.Expect(ready.ObservedGeneration).To(Equal(int64(3)))
+			has := func(ct string) bool {
+				for _, c := range obj.Status.Conditions {
+					if c.Type == ct {
+						g.Expect(c.Status).To(Equal(metav1.ConditionTrue), "abnormal conditions are present only when true")
+						return true
+					}
+				}
+				return false
+			}
+			g.Expect(has(teamsv1alpha1.ReconcilingCondition)).To(Equal(tc.wantReconcile))
+			g.Expect(has(teamsv1alpha1.StalledCondition)).To(Equal(tc.wantStalled))
+			g.Expect(obj.Status.ObservedGeneration).To(Equal(tc.wantObservedGn))
+		})
+	}
+}
+
+func TestTransitionTimeMovesOnlyOnFlip(t *testing.T) {
+	g := NewWithT(t)
+	obj := newTarget(1)
+	MarkProgressing(obj, "A", "first")
+	first := ReadyCondition(obj).LastTransitionTime
+	first.Time = first.Add(-time.Hour)
+	conds := obj.GetConditions()
+	conds[0].LastTransitionTime = first
+	obj.SetConditions(conds)
+
+	MarkProgressing(obj, "B", "second")
+	g.Expect(ReadyCondition(obj).LastTransitionTime).To(Equal(first), "same status: time kept")
+	g.Expect(ReadyCondition(obj).Reason).To(Equal("B"))
+	MarkReady(obj, "Succeeded", "ok")
+	g.Expect(ReadyCondition(obj).LastTransitionTime.After(first.Time)).To(BeTrue(), "flip: time moves")
+}
+
+func TestLongMessagesAreTrimmed(t *testing.T) {
+	g := NewWithT(t)
+	obj := newTarget(1)
+	long := make([]byte, 10*maxMessageLength)
+	for i := range long {
+		long[i] = 'x'
+	}
+	MarkStalled(obj, "InvalidSpec", string(long))
+	g.Expect(len(ReadyCondition(obj).Message)).To(Equal(maxMessageLength))
+}
