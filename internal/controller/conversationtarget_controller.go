@@ -1,63 +1,32 @@
-/*
-Copyright 2026.
-
-Licensed under the Apache License, Version 2.0 (the "License");
-you may not use this file except in compliance with the License.
-You may obtain a copy of the License at
-
-    http://www.apache.org/licenses/LICENSE-2.0
-
-Unless required by applicable law or agreed to in writing, software
-distributed under the License is distributed on an "AS IS" BASIS,
-WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-See the License for the specific language governing permissions and
-limitations under the License.
-*/
-
 package controller
 
 import (
 	"context"
+	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 )
 
-// ConversationTargetReconciler reconciles a ConversationTarget object
+// ConversationTargetReconciler reconciles a ConversationTarget object.
 type ConversationTargetReconciler struct {
 	client.Client
-	Scheme *runtime.Scheme
+	Recorder           events.EventRecorder
+	Clients            ClientFactory
+	DefaultCredentials types.NamespacedName
+	Interval           time.Duration
 }
 
-// +kubebuilder:rbac:groups=teams.operator.dev,resources=conversationtargets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=teams.operator.dev,resources=conversationtargets/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=teams.operator.dev,resources=conversationtargets/finalizers,verbs=update
-
-// Reconcile is part of the main kubernetes reconciliation loop which aims to
-// move the current state of the cluster closer to the desired state.
-// TODO(user): Modify the Reconcile function to compare the state specified by
-// the ConversationTarget object against the actual cluster state, and then
-// perform operations to make the cluster state reflect the state specified by
-// the user.
-//
-// For more details, check Reconcile and its Result here:
-// - https://pkg.go.dev/sigs.k8s.io/controller-runtime@v0.25.0/pkg/reconcile
+// Reconcile is not implemented yet.
 func (r *ConversationTargetReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	_ = logf.FromContext(ctx)
-
-	// TODO(user): your logic here
-
 	return ctrl.Result{}, nil
 }
 
 // SetupWithManager sets up the controller with the Manager.
 func (r *ConversationTargetReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&teamsv1alpha1.ConversationTarget{}).
-		Named("conversationtarget").
-		Complete(r)
+	return ctrl.NewControllerManagedBy(mgr).For(&teamsv1alpha1.ConversationTarget{}).Complete(r)
 }

@@ -1,0 +1,66 @@
+package controller
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+)
+
+// credentialsIndex indexes objects by the Secret they take credentials from, so a Secret
+// event wakes exactly the objects that use it.
+const credentialsIndex = ".spec.credentialsRef.name"
+
+// defaultCredentialsKey is the index value of objects that use the manager's default credentials.
+const defaultCredentialsKey = "(default)"
+
+func credentialsKey(ref *teamsv1alpha1.LocalObjectReference) string {
+	if ref == nil {
+		return defaultCredentialsKey
+	}
+	return ref.Name
+}
+
+// secretMetadata is the type of a metadata-only Secret watch: Secret data never enters the cache.
+func secretMetadata() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	return m
+}
+
+// watchCredentials adds a metadata-only Secret watch that enqueues the objects of list's kind
+// that use the Secret: those naming it in their namespace and, for the default Secret, those
+// naming none.
+func watchCredentials(b *builder.TypedBuilder[reconcile.Request], c client.Client, list client.ObjectList,
+	defaultSecret types.NamespacedName) *builder.TypedBuilder[reconcile.Request] {
+	mapFn := func(ctx context.Context, secret client.Object) []reconcile.Request {
+		reqs := requestsFor(ctx, c, list, client.InNamespace(secret.GetNamespace()),
+			client.MatchingFields{credentialsIndex: secret.GetName()})
+		if secret.GetNamespace() == defaultSecret.Namespace && secret.GetName() == defaultSecret.Name {
+			reqs = append(reqs, requestsFor(ctx, c, list, client.MatchingFields{credentialsIndex: defaultCredentialsKey})...)
+		}
+		return reqs
+	}
+	return b.WatchesMetadata(secretMetadata(), handler.EnqueueRequestsFromMapFunc(mapFn))
+}
+
+// requestsFor lists objects of list's kind and returns a request for each.
+func requestsFor(ctx context.Context, c client.Client, list client.ObjectList, opts ...client.ListOption) []reconcile.Request {
+	if err := c.List(ctx, list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing objects to requeue")
+		return nil
+	}
+	var reqs []reconcile.Request
+	_ = metaEach(list, func(o client.Object) {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
+	})
+	return reqs
+}

@@ -1,0 +1,97 @@
+// Package operator wires the reconcilers, the Microsoft clients and their shared transport
+// and limiters into a manager. cmd/main.go and the integration tests both call Setup, so the
+// tests run exactly what ships.
+package operator
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/teams-operator/teams-operator/internal/auth"
+	"github.com/teams-operator/teams-operator/internal/botframework"
+	"github.com/teams-operator/teams-operator/internal/cloud"
+	"github.com/teams-operator/teams-operator/internal/controller"
+	"github.com/teams-operator/teams-operator/internal/ratelimit"
+	"github.com/teams-operator/teams-operator/internal/transport"
+)
+
+// DefaultMaxSendRPS is a little under Teams' documented 50 requests per second per app per
+// tenant, so the operator runs at the allowed rate without being throttled.
+const DefaultMaxSendRPS = 48
+
+// Options are the manager's settings (its flags).
+type Options struct {
+	// Endpoints are the cloud's endpoints with the flag overrides applied.
+	Endpoints cloud.Endpoints
+	// DefaultCredentials is the Secret used by objects without credentialsRef; empty: none.
+	DefaultCredentials types.NamespacedName
+	// FederatedTokenFile is AZURE_FEDERATED_TOKEN_FILE, for workload identity.
+	FederatedTokenFile string
+	// MaxSendRPS limits Connector calls per app per tenant.
+	MaxSendRPS float64
+	// InstallationInterval is the default drift-check interval of TeamsAppInstallations.
+	InstallationInterval time.Duration
+	// ExtraRootCAs are trusted besides the system roots (in-process tests only; binaries
+	// use SSL_CERT_FILE).
+	ExtraRootCAs *x509.CertPool
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxSendRPS == 0 {
+		o.MaxSendRPS = DefaultMaxSendRPS
+	}
+	if o.InstallationInterval == 0 {
+		o.InstallationInterval = 10 * time.Minute
+	}
+	return o
+}
+
+// Setup registers every reconciler with mgr.
+func Setup(mgr ctrl.Manager, opts Options) error {
+	opts = opts.withDefaults()
+	if opts.Endpoints.GraphEndpoint == "" || opts.Endpoints.AuthorityHost == "" {
+		return errors.New("setting up the operator: cloud endpoints are required")
+	}
+	factory := newClientFactory(mgr, opts)
+	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
+		&controller.TeamsAppInstallationReconciler{
+			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("teamsappinstallation-controller"),
+			Clients: factory, DefaultCredentials: opts.DefaultCredentials, Interval: opts.InstallationInterval,
+		},
+		&controller.ConversationTargetReconciler{
+			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("conversationtarget-controller"),
+			Clients: factory, DefaultCredentials: opts.DefaultCredentials,
+		},
+		&controller.ProactiveMessageReconciler{
+			Client: mgr.GetClient(), Scheme: mgr.GetScheme(),
+		},
+	}
+	for _, r := range reconcilers {
+		if err := r.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up %T: %w", r, err)
+		}
+	}
+	return nil
+}
+
+func newClientFactory(mgr ctrl.Manager, opts Options) *controller.SecretClientFactory {
+	policy := botframework.NewServiceURLPolicy(opts.Endpoints.ServiceHosts)
+	httpClient := transport.New(transport.Options{ExtraRootCAs: opts.ExtraRootCAs})
+	return &controller.SecretClientFactory{
+		Metadata:            mgr.GetClient(),
+		Secrets:             mgr.GetAPIReader(),
+		Default:             opts.DefaultCredentials,
+		FederatedTokenFile:  opts.FederatedTokenFile,
+		Endpoints:           opts.Endpoints,
+		HTTPClient:          httpClient,
+		Tokens:              auth.NewCache(auth.Options{Endpoints: opts.Endpoints, HTTPClient: httpClient}),
+		Policy:              policy,
+		AppLimiter:          ratelimit.NewAppLimiter(opts.MaxSendRPS),
+		ConversationLimiter: ratelimit.NewConversationLimiter(),
+	}
+}
