@@ -75,10 +75,11 @@ func (e *Emulator) installRoutes(s Scope, prefix string) {
 	e.graph("POST "+prefix+"/installedApps/{install}/upgrade", op("upgradeApp"), e.upgradeApp(s))
 }
 
-// catalogOp: a lookup by id or externalId is getCatalogApp, anything else listCatalogApps.
+// catalogOp: a lookup by catalog id is getCatalogApp; anything else (by externalId, which can
+// match several apps, or unfiltered) is listCatalogApps, as the Graph client names them.
 func catalogOp(r *http.Request) string {
 	f := strings.ToLower(r.URL.Query().Get("$filter"))
-	if strings.Contains(f, "externalid eq") || strings.HasPrefix(strings.TrimSpace(f), "id eq") {
+	if strings.HasPrefix(strings.TrimSpace(f), "id eq") {
 		return "getCatalogApp"
 	}
 	return "listCatalogApps"

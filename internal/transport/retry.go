@@ -3,12 +3,11 @@ package transport
 import (
 	"context"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/teams-operator/teams-operator/internal/msapi"
 )
 
 // retryTransport retries idempotent requests on 502, 503, 504 and on errors that
@@ -66,7 +65,7 @@ func (t *retryTransport) retryDelay(ctx context.Context, resp *http.Response, er
 	default:
 		return 0, false
 	}
-	after, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	after, ok := msapi.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	switch {
 	case !ok:
 		return t.backoff(retry), true
@@ -84,29 +83,6 @@ func (t *retryTransport) backoff(retry int) time.Duration {
 	return time.Duration(float64(d) * (0.5 + rand.Float64())) //nolint:gosec // jitter needs no crypto
 }
 
-// parseRetryAfter reads delay-seconds (fractional values too, which Graph and the
-// emulator send) or an HTTP date. Negative values and past dates mean zero.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 || math.IsNaN(secs) {
-			return 0, true
-		}
-		if secs > 86400 {
-			secs = 86400
-		}
-		return time.Duration(secs * float64(time.Second)), true
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-// rewind returns a copy of req with a fresh body for the next attempt.
 func rewind(req *http.Request) (*http.Request, error) {
 	r := req.Clone(req.Context())
 	if req.GetBody != nil {

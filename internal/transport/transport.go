@@ -177,3 +177,19 @@ func verifyPeer(host string, extra *x509.CertPool) func(tls.ConnectionState) err
 		return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: sysErr}
 	}
 }
+
+// closeIdler is what http.Client.CloseIdleConnections looks for on a transport.
+type closeIdler interface{ CloseIdleConnections() }
+
+func closeIdle(rt http.RoundTripper) {
+	if c, ok := rt.(closeIdler); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// CloseIdleConnections passes http.Client.CloseIdleConnections through the wrappers, so
+// a shutting-down process (or test) does not keep idle connections open.
+func (t *retryTransport) CloseIdleConnections() { closeIdle(t.next) }
+
+// CloseIdleConnections passes the call to the wrapped transport.
+func (t *instrumentedTransport) CloseIdleConnections() { closeIdle(t.next) }

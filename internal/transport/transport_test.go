@@ -367,32 +367,6 @@ func TestReadBody(t *testing.T) {
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := map[string]struct {
-		in     string
-		want   time.Duration
-		wantOK bool
-	}{
-		"seconds":    {in: "3", want: 3 * time.Second, wantOK: true},
-		"fractional": {in: "0.25", want: 250 * time.Millisecond, wantOK: true},
-		"negative":   {in: "-1", want: 0, wantOK: true},
-		"date":       {in: now.Add(2 * time.Second).Format(http.TimeFormat), want: 2 * time.Second, wantOK: true},
-		"past date":  {in: now.Add(-time.Minute).Format(http.TimeFormat), want: 0, wantOK: true},
-		"huge":       {in: "1e12", want: 24 * time.Hour, wantOK: true},
-		"empty":      {in: ""},
-		"garbage":    {in: "soon"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			g := NewWithT(t)
-			got, ok := parseRetryAfter(tc.in, now)
-			g.Expect(ok).To(Equal(tc.wantOK))
-			g.Expect(got).To(Equal(tc.want))
-		})
-	}
-}
-
 func TestOperationFrom(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(OperationFrom(context.Background())).To(Equal(Operation{API: "unknown", Name: "unknown"}))
