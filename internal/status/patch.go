@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -54,8 +56,10 @@ func (p *Patcher) PatchMetadataLocked(ctx context.Context, obj client.Object) er
 		return err
 	}
 	before := p.before.DeepCopyObject().(client.Object)
-	before.SetAnnotations(obj.GetAnnotations())
-	before.SetFinalizers(obj.GetFinalizers())
+	// Copies: a caller that later changes obj's annotation map in place must still see
+	// that change written by the next Patch.
+	before.SetAnnotations(maps.Clone(obj.GetAnnotations()))
+	before.SetFinalizers(slices.Clone(obj.GetFinalizers()))
 	before.SetResourceVersion(obj.GetResourceVersion())
 	p.before = before
 	return nil
