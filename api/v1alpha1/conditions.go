@@ -48,6 +48,13 @@ const (
 	ConversationNotFound  = "ConversationNotFound"
 	ReplyTargetNotReady   = "ReplyTargetNotReady"
 	SendFailedReason      = "SendFailed"
+
+	// ProactiveMessage: more terminal send failures, each with its own fix.
+	MessageRejectedReason  = "MessageRejected"
+	ServiceErrorReason     = "ServiceError"
+	BotNotRegisteredReason = "BotNotRegistered"
+	EditFailedReason       = "EditFailed"
+	QueuedReason           = "Queued"
 )
 
 // Finalizer and annotation names.
@@ -60,4 +67,12 @@ const (
 	ActivityIDAnnotation = "teams.operator.dev/activity-id"
 	// ConversationIDAnnotation keeps the conversation the activity id belongs to.
 	ConversationIDAnnotation = "teams.operator.dev/conversation-id"
+)
+
+// ConversationTarget Ready reasons; status.Notify turns each into a Normal event on the transition.
+const (
+	// ConversationCreatedReason: the 1:1 conversation with a user was created (or found) with the Connector.
+	ConversationCreatedReason = "ConversationCreated"
+	// ResolvedReason: a channel, chat, known conversation or installation's chat was resolved.
+	ResolvedReason = "Resolved"
 )

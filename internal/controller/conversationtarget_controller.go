@@ -2,15 +2,32 @@ package controller
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/status"
 )
+
+// targetInstallationRefIndex indexes ConversationTargets by the TeamsAppInstallation they take
+// their chat from, so an installation that becomes Ready wakes exactly its targets.
+const targetInstallationRefIndex = ".spec.installationRef.name"
+
+// targetNotInstalledRecheck is how often a target whose bot is not installed looks again:
+// the app may be installed outside the cluster (Teams admin center, the user), which no
+// watch sees.
+const targetNotInstalledRecheck = 30 * time.Second
 
 // ConversationTargetReconciler reconciles a ConversationTarget object.
 type ConversationTargetReconciler struct {
@@ -18,15 +35,202 @@ type ConversationTargetReconciler struct {
 	Recorder           events.EventRecorder
 	Clients            ClientFactory
 	DefaultCredentials types.NamespacedName
-	Interval           time.Duration
+	// Interval is how often a target waiting for the bot to be installed looks again;
+	// zero means 30s.
+	Interval time.Duration
 }
 
-// Reconcile is not implemented yet.
-func (r *ConversationTargetReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// targetScope holds what the steps of one reconcile share. halted is set by a step that
+// decided the outcome of this reconcile (a failure or a wait); later steps do not run.
+type targetScope struct {
+	target     *teamsv1alpha1.ConversationTarget
+	clients    *Clients
+	serviceURL string
+	tenantID   string
+	halted     bool
+}
+
+// +kubebuilder:rbac:groups=teams.operator.dev,resources=conversationtargets,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=teams.operator.dev,resources=conversationtargets/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=teams.operator.dev,resources=teamsappinstallations,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile resolves a ConversationTarget once: it finds or creates the conversation and
+// stores its id, service URL, tenant and kind in status.
+func (r *ConversationTargetReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	target := &teamsv1alpha1.ConversationTarget{}
+	if err := r.Get(ctx, req.NamespacedName, target); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	// Resolve once: a Ready status for this generation is final, so no Microsoft call and no write.
+	if target.Status.ConversationID != "" && status.IsReady(target) {
+		return ctrl.Result{}, nil
+	}
+	patcher := status.NewPatcher(r.Client, target)
+	before := status.ReadyCondition(target).DeepCopy()
+	if before != nil && before.ObservedGeneration != target.Generation {
+		before = nil // a new spec: its outcome is news even if it matches the old one's
+	}
+	defer func() {
+		status.Finalize(target)
+		patchErr := client.IgnoreNotFound(patcher.Patch(ctx, target))
+		if apierrors.IsConflict(patchErr) {
+			patchErr = nil
+			if retErr == nil {
+				result = ctrl.Result{RequeueAfter: time.Second}
+			}
+		}
+		if patchErr == nil {
+			status.Notify(r.Recorder, target, before)
+		}
+		if retErr = errors.Join(retErr, patchErr); retErr != nil {
+			result = ctrl.Result{}
+		}
+	}()
+	// No finalizer: a conversation cannot be deleted, so there is nothing to clean up.
+	if !target.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	// A previous resolution describes an older spec: forget it until this one is resolved.
+	target.Status.ConversationID, target.Status.ServiceURL = "", ""
+	target.Status.TenantID, target.Status.Kind = "", ""
+
+	s := &targetScope{target: target}
+	steps := []func(context.Context, *targetScope) (ctrl.Result, error){
+		r.validate, r.loadCredentials, r.checkServiceURL, r.resolve,
+	}
+	for _, step := range steps {
+		res, err := step(ctx, s)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		result = targetLowestRequeue(result, res)
+		if s.halted {
+			break
+		}
+	}
+	return result, nil
+}
+
+// targetLowestRequeue combines two results: the sooner non-zero RequeueAfter wins.
+func targetLowestRequeue(a, b ctrl.Result) ctrl.Result {
+	if a.RequeueAfter == 0 || (b.RequeueAfter != 0 && b.RequeueAfter < a.RequeueAfter) {
+		return b
+	}
+	return a
+}
+
+// validate mirrors the CRD's CEL rules for API servers that do not enforce them.
+func (r *ConversationTargetReconciler) validate(_ context.Context, s *targetScope) (ctrl.Result, error) {
+	if err := validateConversationTargetSpec(&s.target.Spec); err != nil {
+		s.stall(teamsv1alpha1.InvalidSpecReason, err.Error())
+	}
 	return ctrl.Result{}, nil
 }
 
-// SetupWithManager sets up the controller with the Manager.
+// loadCredentials gets the Microsoft clients of the target's credentials.
+func (r *ConversationTargetReconciler) loadCredentials(ctx context.Context, s *targetScope) (ctrl.Result, error) {
+	clients, err := r.Clients.For(ctx, s.target.Namespace, s.target.Spec.CredentialsRef)
+	if ce, ok := AsCredentialsError(err); ok {
+		// The Secret watch wakes the target when the Secret appears or changes.
+		s.stall(ce.Reason, ce.Message)
+		return ctrl.Result{}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("loading credentials: %w", err)
+	}
+	s.clients = clients
+	s.tenantID = s.target.Spec.TenantID
+	if s.tenantID == "" {
+		s.tenantID = clients.TenantID
+	}
+	return ctrl.Result{}, nil
+}
+
+// checkServiceURL applies the service URL policy before anything talks to the Connector,
+// so a refused URL never receives a token.
+func (r *ConversationTargetReconciler) checkServiceURL(_ context.Context, s *targetScope) (ctrl.Result, error) {
+	s.serviceURL = s.target.Spec.ServiceURL
+	if s.serviceURL == "" {
+		s.serviceURL = s.clients.DefaultServiceURL
+	}
+	if _, err := s.clients.Policy.Check(s.serviceURL); err != nil {
+		s.stall(teamsv1alpha1.ServiceURLRefusedReason, fmt.Sprintf(
+			"%v: set spec.serviceUrl to the service URL Teams sent the bot (https on a Teams service host), or leave it out", err))
+	}
+	return ctrl.Result{}, nil
+}
+
+// resolve finds the conversation of the target's kind.
+func (r *ConversationTargetReconciler) resolve(ctx context.Context, s *targetScope) (ctrl.Result, error) {
+	spec := &s.target.Spec
+	switch {
+	case spec.User != nil:
+		return r.resolveUser(ctx, s)
+	case spec.Channel != nil:
+		return r.resolveChannel(ctx, s)
+	case spec.Chat != nil:
+		return r.resolveChat(ctx, s)
+	case spec.Conversation != nil:
+		s.ready(teamsv1alpha1.ResolvedReason, targetConversationKind(spec.Conversation.ID), spec.Conversation.ID, s.serviceURL)
+		return ctrl.Result{}, nil
+	case spec.InstallationRef != nil:
+		return r.resolveInstallationRef(ctx, s)
+	}
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager sets up the controller with the Manager: the target itself, its
+// credentials Secret, and the TeamsAppInstallations that can make it resolvable.
 func (r *ConversationTargetReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).For(&teamsv1alpha1.ConversationTarget{}).Complete(r)
+	if r.Clients == nil || r.Client == nil {
+		return errors.New("ConversationTarget reconciler needs a client and a client factory")
+	}
+	indexer := mgr.GetFieldIndexer()
+	ctx := context.Background()
+	if err := indexer.IndexField(ctx, &teamsv1alpha1.ConversationTarget{}, credentialsIndex,
+		func(o client.Object) []string {
+			return []string{credentialsKey(o.(*teamsv1alpha1.ConversationTarget).Spec.CredentialsRef)}
+		}); err != nil {
+		return fmt.Errorf("indexing ConversationTargets by credentials: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &teamsv1alpha1.ConversationTarget{}, targetInstallationRefIndex,
+		func(o client.Object) []string {
+			if ref := o.(*teamsv1alpha1.ConversationTarget).Spec.InstallationRef; ref != nil {
+				return []string{ref.Name}
+			}
+			return nil
+		}); err != nil {
+		return fmt.Errorf("indexing ConversationTargets by installation: %w", err)
+	}
+	// Our own status writes do not requeue the target (generation unchanged); an annotation
+	// change does, so a person can ask a waiting target to look again now.
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&teamsv1alpha1.ConversationTarget{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&teamsv1alpha1.TeamsAppInstallation{}, handler.EnqueueRequestsFromMapFunc(r.targetsForInstallation)).
+		Named("conversationtarget")
+	return watchCredentials(b, mgr.GetClient(), &teamsv1alpha1.ConversationTargetList{}, r.DefaultCredentials).Complete(r)
+}
+
+// targetsForInstallation returns the targets an installation change can unblock: those that
+// name it, and the unresolved user, channel and chat targets of its namespace (the bot may
+// now be installed where they need it).
+func (r *ConversationTargetReconciler) targetsForInstallation(ctx context.Context, inst client.Object) []reconcile.Request {
+	reqs := requestsFor(ctx, r.Client, &teamsv1alpha1.ConversationTargetList{},
+		client.InNamespace(inst.GetNamespace()), client.MatchingFields{targetInstallationRefIndex: inst.GetName()})
+	list := &teamsv1alpha1.ConversationTargetList{}
+	if err := r.List(ctx, list, client.InNamespace(inst.GetNamespace())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing ConversationTargets to requeue")
+		return reqs
+	}
+	for i := range list.Items {
+		t := &list.Items[i]
+		needsBot := t.Spec.User != nil || t.Spec.Channel != nil || t.Spec.Chat != nil
+		if needsBot && !status.IsReady(t) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(t)})
+		}
+	}
+	return reqs
 }

@@ -1,0 +1,357 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/graph"
+	"github.com/teams-operator/teams-operator/internal/msapi"
+	"github.com/teams-operator/teams-operator/internal/status"
+)
+
+const (
+	// installGracePeriod is how long an accepted install may stay unlisted before the
+	// operator concludes it did not happen and installs again.
+	installGracePeriod = 30 * time.Second
+	// installPollInterval is how soon a not-yet-listed install is looked for again.
+	installPollInterval = 2 * time.Second
+)
+
+// validate mirrors the CRD's CEL rules, for API servers that do not enforce them.
+func (r *TeamsAppInstallationReconciler) validate(_ context.Context, s *taiScope) (ctrl.Result, error) {
+	if err := validateInstallationSpec(&s.obj.Spec); err != nil {
+		return ctrl.Result{}, taiStall(teamsv1alpha1.InvalidSpecReason, false, "%v", err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// connect gets the Microsoft clients of the object's credentials.
+func (r *TeamsAppInstallationReconciler) connect(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+	clients, err := r.Clients.For(ctx, s.obj.Namespace, s.obj.Spec.CredentialsRef)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	s.clients = clients
+	return ctrl.Result{}, nil
+}
+
+// resolveApp finds the app in the organization's catalog and records its catalog id.
+func (r *TeamsAppInstallationReconciler) resolveApp(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+	app, err := taiFindCatalogApp(ctx, s.clients.Graph, s.obj.Spec.App)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	s.app = app
+	s.obj.Status.TeamsAppID = app.ID
+	return ctrl.Result{}, nil
+}
+
+func taiFindCatalogApp(ctx context.Context, g graph.Interface, ref teamsv1alpha1.TeamsAppReference) (graph.TeamsApp, error) {
+	const publish = "publish it to the catalog (Teams admin center, Manage apps, Upload) or fix spec.app"
+	if ref.TeamsAppID != "" {
+		app, err := g.GetCatalogApp(ctx, ref.TeamsAppID)
+		if msapi.IsNotFound(err) {
+			return app, taiStall(teamsv1alpha1.AppNotFoundReason, true,
+				"App %s is not in the organization's app catalog: %s.teamsAppId", ref.TeamsAppID, publish)
+		}
+		if err != nil {
+			return app, fmt.Errorf("getting catalog app %s: %w", ref.TeamsAppID, err)
+		}
+		return app, nil
+	}
+	apps, err := g.FindCatalogAppsByExternalID(ctx, ref.ExternalID)
+	if err != nil {
+		return graph.TeamsApp{}, fmt.Errorf("finding catalog apps with externalId %s: %w", ref.ExternalID, err)
+	}
+	switch len(apps) {
+	case 0:
+		return graph.TeamsApp{}, taiStall(teamsv1alpha1.AppNotFoundReason, true,
+			"No app with externalId %s is in the organization's app catalog: %s.externalId (a store app has no "+
+				"externalId: use spec.app.teamsAppId)", ref.ExternalID, publish)
+	case 1:
+		return apps[0], nil
+	}
+	ids := make([]string, 0, len(apps))
+	for _, a := range apps {
+		ids = append(ids, a.ID)
+	}
+	return graph.TeamsApp{}, taiStall(teamsv1alpha1.AdoptionConflictReason, true,
+		"%d catalog apps have externalId %s (%s): set spec.app.teamsAppId to the one to install",
+		len(apps), ref.ExternalID, strings.Join(ids, ", "))
+}
+
+// resolveTarget turns the spec's scope into a Graph scope; a user's UPN becomes its object id.
+func (r *TeamsAppInstallationReconciler) resolveTarget(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+	sc := s.obj.Spec.Scope
+	st := &s.obj.Status
+	switch {
+	case sc.Team != nil:
+		s.target = graph.Scope{Kind: graph.ScopeTeam, ID: sc.Team.ID}
+		st.UserID, st.ChatID = "", "" // left over if the scope was changed
+	case sc.Chat != nil:
+		s.target = graph.Scope{Kind: graph.ScopeChat, ID: sc.Chat.ID}
+		st.UserID, st.ChatID = "", sc.Chat.ID
+	case sc.User != nil:
+		userID, err := taiResolveUser(ctx, s.clients.Graph, sc.User)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		s.target = graph.Scope{Kind: graph.ScopeUser, ID: userID}
+		st.UserID = userID
+	}
+	return ctrl.Result{}, nil
+}
+
+func taiResolveUser(ctx context.Context, g graph.Interface, u *teamsv1alpha1.UserScope) (string, error) {
+	if u.ID != "" {
+		return u.ID, nil
+	}
+	user, err := g.GetUser(ctx, u.UserPrincipalName)
+	if msapi.IsNotFound(err) {
+		return "", taiStall(teamsv1alpha1.UserNotFoundReason, true,
+			"User %s was not found in the tenant: fix spec.scope.user.userPrincipalName", u.UserPrincipalName)
+	}
+	if err != nil {
+		return "", fmt.Errorf("getting user %s: %w", u.UserPrincipalName, err)
+	}
+	return user.ID, nil
+}
+
+// observe lists the app's installations in the scope: one is adopted, none means install
+// (and list again, since the install returns no id), more than one is a conflict.
+func (r *TeamsAppInstallationReconciler) observe(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+	insts, err := r.listInstallations(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(insts) == 0 {
+		if res, err := r.install(ctx, s); err != nil || !res.IsZero() {
+			return res, err
+		}
+		if insts, err = r.listInstallations(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	switch len(insts) {
+	case 0:
+		return r.waitForInstall(s), nil
+	case 1:
+	default:
+		return ctrl.Result{}, taiStall(teamsv1alpha1.AdoptionConflictReason, true,
+			"%d installations of app %s in %s: remove the extra ones in Teams", len(insts), s.app.ID, taiScopeText(s.obj))
+	}
+	s.inst = &insts[0]
+	if _, pending := r.pendingInstalls.get(s.obj.UID); pending {
+		s.installedNow = true
+		r.pendingInstalls.reset(s.obj.UID)
+	}
+	if err := r.ensureFinalizer(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.reportObserved(ctx, s)
+	return ctrl.Result{}, nil
+}
+
+func (r *TeamsAppInstallationReconciler) listInstallations(ctx context.Context, s *taiScope) ([]graph.Installation, error) {
+	insts, err := s.clients.Graph.ListInstalledApps(ctx, s.target, s.app.ID)
+	if msapi.IsNotFound(err) {
+		return nil, taiScopeNotFound(s.obj)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing installations of app %s in %s: %w", s.app.ID, taiScopeText(s.obj), err)
+	}
+	return insts, nil
+}
+
+// install adds the app, after persisting the finalizer, unless an install of ours is still
+// within its grace period (then it waits for the listing instead).
+func (r *TeamsAppInstallationReconciler) install(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	if s.obj.Status.InstallationID != "" {
+		log.Info("Installation is missing, installing again", "installationId", s.obj.Status.InstallationID)
+		s.obj.Status.InstallationID, s.obj.Status.Version = "", ""
+	}
+	if at, ok := r.pendingInstalls.get(s.obj.UID); ok && time.Since(at) < installGracePeriod {
+		return r.waitForInstall(s), nil
+	}
+	if err := r.ensureFinalizer(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	log.Info("Installing app", "teamsAppId", s.app.ID, "scope", taiScopeText(s.obj))
+	err := s.clients.Graph.InstallApp(ctx, s.target, s.app.ID, taiGraphPermissions(s.obj.Spec.ConsentedPermissions))
+	switch {
+	case msapi.IsConflict(err):
+		log.V(1).Info("App is installed already")
+	case err != nil:
+		return ctrl.Result{}, fmt.Errorf("installing app %s in %s: %w", s.app.ID, taiScopeText(s.obj), err)
+	}
+	r.installAttempts.reset(s.obj.UID)
+	r.pendingInstalls.set(s.obj.UID, time.Now())
+	return ctrl.Result{}, nil
+}
+
+func (r *TeamsAppInstallationReconciler) waitForInstall(s *taiScope) ctrl.Result {
+	status.MarkProgressing(s.obj, teamsv1alpha1.ProgressingReason,
+		"Waiting for the new installation to appear in Microsoft Graph")
+	return ctrl.Result{RequeueAfter: installPollInterval}
+}
+
+// ensureFinalizer persists the finalizer before the first external write (deletionPolicy
+// Delete), or drops it (Orphan: deleting the object leaves Teams alone).
+func (r *TeamsAppInstallationReconciler) ensureFinalizer(ctx context.Context, s *taiScope) error {
+	if taiDeletionPolicy(s.obj) == teamsv1alpha1.DeletionPolicyOrphan {
+		controllerutil.RemoveFinalizer(s.obj, teamsv1alpha1.Finalizer)
+		return nil
+	}
+	if !controllerutil.AddFinalizer(s.obj, teamsv1alpha1.Finalizer) {
+		return nil
+	}
+	ctrl.LoggerFrom(ctx).V(1).Info("Adding finalizer")
+	if err := s.patcher.PatchMetadataLocked(ctx, s.obj); err != nil {
+		return fmt.Errorf("adding finalizer: %w", err)
+	}
+	return nil
+}
+
+// reportObserved records the observed installation and announces what changed in Teams.
+func (r *TeamsAppInstallationReconciler) reportObserved(ctx context.Context, s *taiScope) {
+	obj := s.obj
+	obj.Status.InstallationID = s.inst.ID
+	obj.Status.Version = s.inst.Definition.Version
+	switch {
+	case s.installedNow && s.recordedInstallation != "":
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Reinstalled", "Install",
+			"App %s was missing from %s (removed in Teams or by an admin) and was installed again", s.app.ID, taiScopeText(obj))
+	case !s.installedNow && s.recordedInstallation != s.inst.ID:
+		ctrl.LoggerFrom(ctx).Info("Adopting existing installation", "installationId", s.inst.ID)
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Adopted", "Adopt",
+			"Adopted the existing installation of app %s in %s", s.app.ID, taiScopeText(obj))
+	}
+}
+
+// reportChat records the chat to send to: the user's 1:1 chat with the bot (user scope).
+func (r *TeamsAppInstallationReconciler) reportChat(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+	obj := s.obj
+	if s.target.Kind != graph.ScopeUser || (obj.Status.ChatID != "" && s.recordedInstallation == s.inst.ID) {
+		return ctrl.Result{}, nil
+	}
+	chatID, err := s.clients.Graph.GetInstallationChat(ctx, s.target.ID, s.inst.ID)
+	if msapi.IsNotFound(err) {
+		return r.forgetInstallation(ctx, s), nil
+	}
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("getting the chat of installation %s: %w", s.inst.ID, err)
+	}
+	obj.Status.ChatID = chatID
+	return ctrl.Result{}, nil
+}
+
+// forgetInstallation clears an installation id that Graph no longer knows and observes again.
+func (r *TeamsAppInstallationReconciler) forgetInstallation(ctx context.Context, s *taiScope) ctrl.Result {
+	ctrl.LoggerFrom(ctx).Info("Installation not found, observing again", "installationId", s.inst.ID)
+	s.obj.Status.InstallationID, s.obj.Status.Version = "", ""
+	if s.target.Kind == graph.ScopeUser {
+		s.obj.Status.ChatID = ""
+	}
+	status.MarkProgressing(s.obj, teamsv1alpha1.ProgressingReason, "The installation disappeared; observing it again")
+	return ctrl.Result{RequeueAfter: time.Second}
+}
+
+// upgrade moves the installation to the catalog's published version, or to the spec's
+// consented permissions, unless upgradePolicy is Manual.
+func (r *TeamsAppInstallationReconciler) upgrade(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+	if s.obj.Spec.UpgradePolicy == teamsv1alpha1.UpgradePolicyManual {
+		return ctrl.Result{}, nil
+	}
+	want := taiPublishedVersion(s.app)
+	have := s.inst.Definition.Version
+	newVersion := want != "" && want != have
+	if !newVersion && !taiPermissionsDiffer(s.obj.Spec.ConsentedPermissions, s.inst.ConsentedPermissionSet.ResourceSpecificPermissions) {
+		return ctrl.Result{}, nil
+	}
+	ctrl.LoggerFrom(ctx).Info("Upgrading installation", "installationId", s.inst.ID, "from", have, "to", want)
+	err := s.clients.Graph.UpgradeApp(ctx, s.target, s.inst.ID, taiGraphPermissions(s.obj.Spec.ConsentedPermissions))
+	if msapi.IsNotFound(err) {
+		return r.forgetInstallation(ctx, s), nil
+	}
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("upgrading installation %s: %w", s.inst.ID, err)
+	}
+	if newVersion {
+		s.obj.Status.Version = want
+	}
+	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "Upgraded", "Upgrade",
+		"Upgraded app %s in %s from version %s to %s", s.app.ID, taiScopeText(s.obj), have, s.obj.Status.Version)
+	return ctrl.Result{}, nil
+}
+
+// markReady reports success and schedules the next drift check.
+func (r *TeamsAppInstallationReconciler) markReady(_ context.Context, s *taiScope) (ctrl.Result, error) {
+	r.installAttempts.reset(s.obj.UID)
+	status.MarkReady(s.obj, teamsv1alpha1.InstalledReason,
+		fmt.Sprintf("Installed in %s, version %s", taiScopeText(s.obj), s.obj.Status.Version))
+	return ctrl.Result{RequeueAfter: taiJitter(r.interval(s.obj), rand.Float64())}, nil //nolint:gosec // jitter needs no crypto
+}
+
+// uninstall removes every installation of the app from the scope (deletion, policy Delete).
+// Anything already gone (the app, the user, the scope, the installation) counts as done.
+func (r *TeamsAppInstallationReconciler) uninstall(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+	appID := s.obj.Status.TeamsAppID
+	if appID == "" {
+		app, err := taiFindCatalogApp(ctx, s.clients.Graph, s.obj.Spec.App)
+		if err != nil {
+			return ctrl.Result{}, taiGone(s, err)
+		}
+		appID = app.ID
+	}
+	s.app = graph.TeamsApp{ID: appID}
+	if s.obj.Status.UserID != "" {
+		s.target = graph.Scope{Kind: graph.ScopeUser, ID: s.obj.Status.UserID}
+	} else if _, err := r.resolveTarget(ctx, s); err != nil {
+		return ctrl.Result{}, taiGone(s, err)
+	}
+	insts, err := r.listInstallations(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, taiGone(s, err)
+	}
+	for _, in := range insts {
+		ctrl.LoggerFrom(ctx).Info("Uninstalling app", "installationId", in.ID)
+		if err := s.clients.Graph.UninstallApp(ctx, s.target, in.ID); err != nil && !msapi.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("uninstalling installation %s: %w", in.ID, err)
+		}
+		s.inst = &in
+	}
+	s.uninstalled = true
+	return ctrl.Result{}, nil
+}
+
+// gone marks the deletion done when err says the app or the scope no longer exists, and
+// returns err otherwise.
+func taiGone(s *taiScope, err error) error {
+	if se, ok := asTAIStall(err); ok {
+		switch se.reason {
+		case teamsv1alpha1.AppNotFoundReason, teamsv1alpha1.UserNotFoundReason, teamsv1alpha1.ExternalNotFoundReason:
+			s.uninstalled = true
+			return nil
+		}
+	}
+	return err
+}
+
+func taiScopeNotFound(obj *teamsv1alpha1.TeamsAppInstallation) error {
+	if obj.Spec.Scope.User != nil {
+		return taiStall(teamsv1alpha1.UserNotFoundReason, true,
+			"%s was not found in the tenant: fix spec.scope.user", strings.ToUpper(taiScopeText(obj)[:1])+taiScopeText(obj)[1:])
+	}
+	return taiStall(teamsv1alpha1.ExternalNotFoundReason, true,
+		"%s was not found in the tenant, or the bot's app cannot see it: fix spec.scope",
+		strings.ToUpper(taiScopeText(obj)[:1])+taiScopeText(obj)[1:])
+}
