@@ -81,6 +81,9 @@ run: manifests generate fmt vet ## Run the manager from your host against the cu
 docker-build: ## Build the manager image (needs a container engine).
 	$(CONTAINER_TOOL) build -t $(IMG) .
 
+# Feature targets (demo, chart, bench) live in hack/make/*.mk.
+-include hack/make/*.mk
+
 ##@ Dependencies
 
 LOCALBIN ?= $(shell pwd)/bin
