@@ -45,6 +45,7 @@ type flags struct {
 	authorityHost, graphURL    string
 	botServiceURL, defaultCred string
 	maxSendRPS                 float64
+	messageWorkers             int
 }
 
 func parseFlags() (flags, zap.Options) {
@@ -66,6 +67,8 @@ func parseFlags() (flags, zap.Options) {
 		"NAMESPACE/NAME of the credentials Secret for objects without spec.credentialsRef; empty: none.")
 	flag.Float64Var(&f.maxSendRPS, "max-send-rps", operator.DefaultMaxSendRPS,
 		"Bot Framework requests per second per app per tenant (Teams allows 50).")
+	flag.IntVar(&f.messageWorkers, "message-workers", 0,
+		"ProactiveMessages reconciled at once (0: the default, 8). Messages to one conversation still go in order.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -134,11 +137,15 @@ func operatorOptions(f flags) (operator.Options, error) {
 	if f.maxSendRPS <= 0 {
 		return operator.Options{}, errors.New("--max-send-rps must be positive")
 	}
+	if f.messageWorkers < 0 {
+		return operator.Options{}, errors.New("--message-workers must not be negative")
+	}
 	return operator.Options{
 		Endpoints:          endpoints,
 		DefaultCredentials: def,
 		FederatedTokenFile: os.Getenv("AZURE_FEDERATED_TOKEN_FILE"),
 		MaxSendRPS:         f.maxSendRPS,
+		MessageWorkers:     f.messageWorkers,
 	}, nil
 }
 

@@ -290,6 +290,12 @@ type ProactiveMessageStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	LastError string `json:"lastError,omitempty"`
+
+	// contentHash identifies the content Teams holds (as last sent or edited), so a content
+	// change after delivery is edited in place (onUpdate: Edit) exactly once.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ContentHash string `json:"contentHash,omitempty"`
 }
 
 // ProactiveMessage is one message to one ConversationTarget. The operator sends it once,

@@ -1,63 +1,183 @@
-/*
-Copyright 2026.
-
-Licensed under the Apache License, Version 2.0 (the "License");
-you may not use this file except in compliance with the License.
-You may obtain a copy of the License at
-
-    http://www.apache.org/licenses/LICENSE-2.0
-
-Unless required by applicable law or agreed to in writing, software
-distributed under the License is distributed on an "AS IS" BASIS,
-WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-See the License for the specific language governing permissions and
-limitations under the License.
-*/
-
 package controller
 
 import (
 	"context"
+	"errors"
+	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/botframework"
+	"github.com/teams-operator/teams-operator/internal/status"
 )
 
-// ProactiveMessageReconciler reconciles a ProactiveMessage object
+// DefaultMessageWorkers is how many ProactiveMessages are reconciled at once by default. The
+// Connector client's limiters keep the request rate within Teams' limits whatever this is.
+const DefaultMessageWorkers = 8
+
+const (
+	// sendTimeout bounds one send, rate limiter waits included. A send is not cancelled
+	// when the manager stops: a request cut off after it was written would leave an
+	// unknown outcome, so the manager's graceful shutdown lets it finish.
+	sendTimeout = 30 * time.Second
+	// patchTimeout bounds the final writes of a reconcile.
+	patchTimeout = 10 * time.Second
+)
+
+// ProactiveMessageReconciler sends each ProactiveMessage once, records the Teams ids and the
+// delivery state, edits the message when its content changes and deletes it on request.
 type ProactiveMessageReconciler struct {
 	client.Client
-	Scheme *runtime.Scheme
+	// APIReader reads past the cache. It confirms that a send-attempt marker without a
+	// result is really the latest state, not a cache that has not seen the result yet,
+	// before a message is declared Unknown.
+	APIReader          client.Reader
+	Recorder           events.EventRecorder
+	Clients            ClientFactory
+	DefaultCredentials types.NamespacedName
+	// MaxConcurrentReconciles is the number of workers; zero means DefaultMessageWorkers.
+	MaxConcurrentReconciles int
 }
 
-// +kubebuilder:rbac:groups=teams.operator.dev,resources=proactivemessages,verbs=get;list;watch;create;update;patch;delete
+// messageScope holds what the steps of one reconcile share. done is set by a step that
+// decided the outcome of this reconcile (sent, failed, or waiting); later steps do not run.
+type messageScope struct {
+	msg     *teamsv1alpha1.ProactiveMessage
+	patcher *status.Patcher
+	target  *teamsv1alpha1.ConversationTarget
+	clients *Clients
+	// conversationID is where the message goes: the target's conversation, or the thread
+	// of the message it replies to. channelID is set instead when a new channel thread
+	// must be started.
+	conversationID string
+	channelID      string
+	serviceURL     string
+	tenantID       string
+	activity       *botframework.Activity
+	done           bool
+}
+
+type messageStep func(context.Context, *messageScope) (ctrl.Result, error)
+
+// +kubebuilder:rbac:groups=teams.operator.dev,resources=proactivemessages,verbs=get;list;watch;update;patch;delete
 // +kubebuilder:rbac:groups=teams.operator.dev,resources=proactivemessages/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=teams.operator.dev,resources=proactivemessages/finalizers,verbs=update
+// +kubebuilder:rbac:groups=teams.operator.dev,resources=conversationtargets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile is part of the main kubernetes reconciliation loop which aims to
-// move the current state of the cluster closer to the desired state.
-// TODO(user): Modify the Reconcile function to compare the state specified by
-// the ProactiveMessage object against the actual cluster state, and then
-// perform operations to make the cluster state reflect the state specified by
-// the user.
-//
-// For more details, check Reconcile and its Result here:
-// - https://pkg.go.dev/sigs.k8s.io/controller-runtime@v0.25.0/pkg/reconcile
-func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	_ = logf.FromContext(ctx)
+// Reconcile sends a ProactiveMessage once it may go, then keeps Teams in line with it
+// (edit on a content change, delete with the object, garbage collection after the TTL).
+func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	msg := &teamsv1alpha1.ProactiveMessage{}
+	if err := r.Get(ctx, req.NamespacedName, msg); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("target", msg.Spec.TargetRef.Name))
+	s := &messageScope{msg: msg, patcher: status.NewPatcher(r.Client, msg)}
+	before := status.ReadyCondition(msg).DeepCopy()
+	defer func() {
+		status.Finalize(msg)
+		// What Teams did must be recorded even when the manager is stopping; after the
+		// finalizer is removed the object may be gone before its status is written.
+		patchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), patchTimeout)
+		defer cancel()
+		patchErr := client.IgnoreNotFound(s.patcher.Patch(patchCtx, msg))
+		status.Notify(r.Recorder, msg, before)
+		result, retErr = messageSettle(result, errors.Join(retErr, patchErr))
+	}()
 
-	// TODO(user): your logic here
+	if !msg.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, s)
+	}
+	if messageFinished(msg) {
+		return r.reconcileFinished(ctx, s)
+	}
+	result, err := r.runSteps(ctx, s,
+		r.checkAttempt,  // a marker without a result: the last send's outcome is unknown
+		r.validate,      // the CEL rules and the size limit, before anything else
+		r.checkSchedule, // expiresAt and sendAt
+		r.resolveTarget, // the ConversationTarget must be Ready
+		r.resolveReplyTo,
+		r.waitForTurn, // older messages to the same conversation go first
+		r.connect,
+		r.send,
+	)
+	if err != nil || !messagePhaseFinal(msg.Status.Phase) {
+		return result, err
+	}
+	gc, err := r.collect(ctx, s) // ttlAfterFinished counts from now on
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	return messageLowestRequeue(result, gc), nil
+}
 
-	return ctrl.Result{}, nil
+// runSteps runs the steps in order until one is done or fails, and returns the lowest
+// non-zero requeue among them.
+func (r *ProactiveMessageReconciler) runSteps(ctx context.Context, s *messageScope, steps ...messageStep) (ctrl.Result, error) {
+	var result ctrl.Result
+	for _, step := range steps {
+		res, err := step(ctx, s)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		result = messageLowestRequeue(result, res)
+		if s.done {
+			break
+		}
+	}
+	return result, nil
+}
+
+// messageSettle applies the requeue rules: a conflict with the API server is normal and
+// retried in a second without an error log; an error never comes with a requeue.
+func messageSettle(result ctrl.Result, err error) (ctrl.Result, error) {
+	switch {
+	case err == nil:
+		return result, nil
+	case apierrors.IsConflict(err):
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	default:
+		return ctrl.Result{}, err
+	}
+}
+
+func messageLowestRequeue(a, b ctrl.Result) ctrl.Result {
+	if a.RequeueAfter == 0 || (b.RequeueAfter != 0 && b.RequeueAfter < a.RequeueAfter) {
+		return b
+	}
+	return a
 }
 
 // SetupWithManager sets up the controller with the Manager.
 func (r *ProactiveMessageReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Client == nil || r.APIReader == nil || r.Clients == nil {
+		return errors.New("setting up the ProactiveMessage controller: Client, APIReader and Clients are required")
+	}
+	if err := messageIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	workers := r.MaxConcurrentReconciles
+	if workers <= 0 {
+		workers = DefaultMessageWorkers
+	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&teamsv1alpha1.ProactiveMessage{}).
+		// Status and annotation writes (ours) do not start a reconcile; the steps requeue
+		// themselves where they wait for time, and the watches below wake the rest.
+		For(&teamsv1alpha1.ProactiveMessage{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&teamsv1alpha1.ProactiveMessage{}, r.messageEvents()).
+		Watches(&teamsv1alpha1.ConversationTarget{}, handler.EnqueueRequestsFromMapFunc(r.messagesOfTarget)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Named("proactivemessage").
 		Complete(r)
 }

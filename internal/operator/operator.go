@@ -36,6 +36,9 @@ type Options struct {
 	MaxSendRPS float64
 	// InstallationInterval is the default drift-check interval of TeamsAppInstallations.
 	InstallationInterval time.Duration
+	// MessageWorkers is how many ProactiveMessages are reconciled at once; zero means
+	// controller.DefaultMessageWorkers.
+	MessageWorkers int
 	// ExtraRootCAs are trusted besides the system roots (in-process tests only; binaries
 	// use SSL_CERT_FILE).
 	ExtraRootCAs *x509.CertPool
@@ -68,7 +71,10 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			Clients: factory, DefaultCredentials: opts.DefaultCredentials,
 		},
 		&controller.ProactiveMessageReconciler{
-			Client: mgr.GetClient(), Scheme: mgr.GetScheme(),
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+			Recorder: mgr.GetEventRecorder("proactivemessage-controller"),
+			Clients:  factory, DefaultCredentials: opts.DefaultCredentials,
+			MaxConcurrentReconciles: opts.MessageWorkers,
 		},
 	}
 	for _, r := range reconcilers {

@@ -1,0 +1,106 @@
+// Package delivery holds the pure parts of sending a ProactiveMessage: turning its content
+// into one Bot Framework activity, the checks the API server's CEL rules make (for servers
+// without CEL), the size check, and the retry timing.
+package delivery
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/botframework"
+)
+
+// MaxActivityBytes is the largest activity the operator sends. Teams documents about 100 KB
+// per message (reference 3.7) and the emulator enforces 100 KiB of request body; a channel
+// thread wraps the activity in the create-conversation body, so keep 1 KiB for that.
+const MaxActivityBytes = 100*1024 - 1024
+
+// BuildActivity turns the content of spec into one activity, so Teams answers with one
+// activity id: text (with its format) or an Adaptive Card as the only attachment, never
+// both (Teams would split them and return no id).
+func BuildActivity(spec *teamsv1alpha1.ProactiveMessageSpec) (*botframework.Activity, error) {
+	a := &botframework.Activity{Type: botframework.ActivityTypeMessage, Summary: spec.Summary}
+	if spec.AdaptiveCard != nil {
+		content, err := cardContent(spec.AdaptiveCard, spec.Mentions)
+		if err != nil {
+			return nil, err
+		}
+		a.Attachments = []botframework.Attachment{{ContentType: botframework.ContentTypeAdaptiveCard, Content: content}}
+	} else {
+		a.Text = spec.Text
+		a.TextFormat = string(spec.TextFormat)
+		if a.TextFormat == "" {
+			a.TextFormat = botframework.TextFormatMarkdown
+		}
+		a.Entities = mentionEntities(spec.Mentions)
+	}
+	if spec.Alert {
+		a.ChannelData = &botframework.ChannelData{Notification: &botframework.NotificationInfo{Alert: true}}
+	}
+	return a, nil
+}
+
+func mentionEntities(mentions []teamsv1alpha1.Mention) []botframework.Entity {
+	var out []botframework.Entity
+	for _, m := range mentions {
+		out = append(out, botframework.Entity{
+			Type:      botframework.EntityTypeMention,
+			Text:      "<at>" + m.Name + "</at>",
+			Mentioned: &botframework.ChannelAccount{ID: m.ID, Name: m.Name},
+		})
+	}
+	return out
+}
+
+// cardContent encodes the card. Mentions in a card go in content.msteams.entities
+// (reference 3.4), next to whatever msteams options the card already has.
+func cardContent(card *teamsv1alpha1.AdaptiveCard, mentions []teamsv1alpha1.Mention) (json.RawMessage, error) {
+	raw, err := json.Marshal(card)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the Adaptive Card: %w", err)
+	}
+	if len(mentions) == 0 {
+		return raw, nil
+	}
+	var content map[string]any
+	if err := json.Unmarshal(raw, &content); err != nil {
+		return nil, fmt.Errorf("decoding the Adaptive Card: %w", err)
+	}
+	msteams, ok := content["msteams"].(map[string]any)
+	if !ok {
+		msteams = map[string]any{}
+	}
+	entities, _ := msteams["entities"].([]any)
+	for _, e := range mentionEntities(mentions) {
+		entities = append(entities, e)
+	}
+	msteams["entities"] = entities
+	content["msteams"] = msteams
+	out, err := json.Marshal(content)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the Adaptive Card: %w", err)
+	}
+	return out, nil
+}
+
+// Size is the encoded size of the activity in bytes, as the Connector receives it.
+func Size(a *botframework.Activity) (int, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return 0, fmt.Errorf("encoding the activity: %w", err)
+	}
+	return len(b), nil
+}
+
+// Hash identifies an activity's content, to tell whether Teams holds the current content.
+func Hash(a *botframework.Activity) string {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
