@@ -201,19 +201,26 @@ func (c *Client) post(ctx context.Context, cl call) (string, error) {
 }
 
 // do runs the steps in the order that keeps tokens safe and limits honest:
-// policy check, rate limiters, token, one request. It returns the HTTP status
-// (0 without a response) so callers can tell a lost answer to a 2xx from a
-// failure.
+// policy check, token, rate limiters, one request. The token comes before the
+// limiters so that nothing slow (a token exchange) sits between a limiter's
+// admission and the request reaching Teams: Teams counts arrivals, and a delay
+// there would bunch requests into a window the limiter kept free. It returns the
+// HTTP status (0 without a response) so callers can tell a lost answer to a 2xx
+// from a failure.
 func (c *Client) do(ctx context.Context, cl call, out any) (int, error) {
 	base, err := c.policy.Check(cl.serviceURL)
 	if err != nil {
 		return 0, fmt.Errorf("botframework %s: %w", cl.op, err)
 	}
 	ctx = transport.WithOperation(ctx, msapi.APIBotFramework, cl.op)
+	token, err := c.tokens.Token(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("acquiring token for botframework %s: %w", cl.op, err)
+	}
 	if err := c.wait(ctx, cl.thread); err != nil {
 		return 0, fmt.Errorf("botframework %s: waiting for the rate limiter: %w", cl.op, err)
 	}
-	req, err := c.newRequest(ctx, cl, base)
+	req, err := c.newRequest(ctx, cl, base, token)
 	if err != nil {
 		return 0, err
 	}
@@ -241,7 +248,7 @@ func (c *Client) wait(ctx context.Context, thread string) error {
 	return nil
 }
 
-func (c *Client) newRequest(ctx context.Context, cl call, base *url.URL) (*http.Request, error) {
+func (c *Client) newRequest(ctx context.Context, cl call, base *url.URL, token string) (*http.Request, error) {
 	var body io.Reader
 	if cl.body != nil {
 		data, err := json.Marshal(cl.body)
@@ -254,10 +261,6 @@ func (c *Client) newRequest(ctx context.Context, cl call, base *url.URL) (*http.
 	req, err := http.NewRequestWithContext(ctx, cl.method, target, body)
 	if err != nil {
 		return nil, fmt.Errorf("building botframework %s request: %w", cl.op, err)
-	}
-	token, err := c.tokens.Token(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("acquiring token for botframework %s: %w", cl.op, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")

@@ -165,8 +165,8 @@ func TestRequests(t *testing.T) {
 			g.Expect(r.RequestURI).To(Equal("/teams" + tc.uri))
 			g.Expect(r.Authorization).To(Equal("Bearer " + testToken))
 			g.Expect(f.operations()).To(Equal([]transport.Operation{{API: "botframework", Name: tc.op}}))
-			want := append(append([]string{}, tc.limits...), "token", "send "+f.server.hostPort())
-			g.Expect(f.j.list()).To(Equal(want), "policy, limiters, token, then the request")
+			want := append(append([]string{"token"}, tc.limits...), "send "+f.server.hostPort())
+			g.Expect(f.j.list()).To(Equal(want), "policy, token, limiters, then the request")
 			if tc.body == "" {
 				g.Expect(r.Body).To(BeEmpty())
 				return
@@ -481,7 +481,7 @@ func TestLimiterErrorStopsTheCall(t *testing.T) {
 	_, err := f.client.SendActivity(context.Background(), f.server.serviceURL(), "a:1", &Activity{Text: "x"})
 	g.Expect(err).To(MatchError(context.DeadlineExceeded))
 	g.Expect(err).To(MatchError(ContainSubstring("waiting for the rate limiter")))
-	g.Expect(f.j.list()).To(Equal([]string{"app-limiter bot-app/tenant-1"}), "no token, no request")
+	g.Expect(f.j.list()).To(Equal([]string{"token", "app-limiter bot-app/tenant-1"}), "no request")
 }
 
 func TestLimitersAreOptional(t *testing.T) {
