@@ -105,20 +105,12 @@ func (r *ConversationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		result = targetLowestRequeue(result, res)
+		result = lowestRequeue(result, res)
 		if s.halted {
 			break
 		}
 	}
 	return result, nil
-}
-
-// targetLowestRequeue combines two results: the sooner non-zero RequeueAfter wins.
-func targetLowestRequeue(a, b ctrl.Result) ctrl.Result {
-	if a.RequeueAfter == 0 || (b.RequeueAfter != 0 && b.RequeueAfter < a.RequeueAfter) {
-		return b
-	}
-	return a
 }
 
 // validate mirrors the CRD's CEL rules for API servers that do not enforce them.

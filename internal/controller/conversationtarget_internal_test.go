@@ -10,7 +10,6 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/auth"
@@ -86,24 +85,6 @@ func TestTargetConversationKind(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			NewWithT(t).Expect(targetConversationKind(tc.id)).To(Equal(tc.want))
-		})
-	}
-}
-
-func TestTargetLowestRequeue(t *testing.T) {
-	tests := map[string]struct {
-		a, b, want time.Duration
-	}{
-		"both zero":      {},
-		"first zero":     {b: time.Second, want: time.Second},
-		"second zero":    {a: time.Minute, want: time.Minute},
-		"sooner wins":    {a: time.Minute, b: time.Second, want: time.Second},
-		"sooner wins, 2": {a: time.Second, b: time.Minute, want: time.Second},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			got := targetLowestRequeue(ctrl.Result{RequeueAfter: tc.a}, ctrl.Result{RequeueAfter: tc.b})
-			NewWithT(t).Expect(got.RequeueAfter).To(Equal(tc.want))
 		})
 	}
 }

@@ -119,7 +119,7 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	return messageLowestRequeue(result, gc), nil
+	return lowestRequeue(result, gc), nil
 }
 
 // runSteps runs the steps in order until one is done or fails, and returns the lowest
@@ -131,7 +131,7 @@ func (r *ProactiveMessageReconciler) runSteps(ctx context.Context, s *messageSco
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		result = messageLowestRequeue(result, res)
+		result = lowestRequeue(result, res)
 		if s.done {
 			break
 		}
@@ -150,13 +150,6 @@ func messageSettle(result ctrl.Result, err error) (ctrl.Result, error) {
 	default:
 		return ctrl.Result{}, err
 	}
-}
-
-func messageLowestRequeue(a, b ctrl.Result) ctrl.Result {
-	if a.RequeueAfter == 0 || (b.RequeueAfter != 0 && b.RequeueAfter < a.RequeueAfter) {
-		return b
-	}
-	return a
 }
 
 // SetupWithManager sets up the controller with the Manager.

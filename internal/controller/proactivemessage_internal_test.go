@@ -122,12 +122,3 @@ func TestMessageSettle(t *testing.T) {
 		})
 	}
 }
-
-func TestMessageLowestRequeue(t *testing.T) {
-	g := NewWithT(t)
-	sec, min := ctrl.Result{RequeueAfter: time.Second}, ctrl.Result{RequeueAfter: time.Minute}
-	g.Expect(messageLowestRequeue(ctrl.Result{}, min)).To(Equal(min))
-	g.Expect(messageLowestRequeue(min, ctrl.Result{})).To(Equal(min))
-	g.Expect(messageLowestRequeue(min, sec)).To(Equal(sec))
-	g.Expect(messageLowestRequeue(sec, min)).To(Equal(sec))
-}
