@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -51,9 +52,7 @@ func TestEmulatorTokens(t *testing.T) {
 	ids := map[string][]byte{"tenantId": []byte(emulator.DefaultTenantID), "clientId": []byte(emulator.DefaultBotAppID)}
 	with := func(k, v string) map[string][]byte {
 		d := map[string][]byte{k: []byte(v)}
-		for key, val := range ids {
-			d[key] = val
-		}
+		maps.Copy(d, ids)
 		return d
 	}
 	cert := with("tls.crt", emulator.DefaultBotCertificatePEM)

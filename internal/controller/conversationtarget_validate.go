@@ -56,6 +56,7 @@ func validateTargetKind(spec *teamsv1alpha1.ConversationTargetSpec) error {
 		case (u.ID != "") == (u.UserPrincipalName != ""):
 			return errors.New("exactly one of user.id or user.userPrincipalName must be set")
 		case u.ID != "" && !targetGUID.MatchString(u.ID) && !targetTeamsUserID.MatchString(u.ID):
+			//nolint:staticcheck // the same words as the CRD's CEL message, which users see first
 			return errors.New("user.id must be an Entra object id (a GUID) or a Teams user id starting with 29:")
 		case u.UserPrincipalName != "" && !targetUPN.MatchString(u.UserPrincipalName):
 			return errors.New("user.userPrincipalName must look like name@domain")

@@ -3,7 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
@@ -99,7 +99,15 @@ func (r *ProactiveMessageReconciler) queue(ctx context.Context, namespace, targe
 			line = append(line, m)
 		}
 	}
-	sort.Slice(line, func(i, j int) bool { return olderMessage(line[i], line[j]) })
+	slices.SortFunc(line, func(a, b *teamsv1alpha1.ProactiveMessage) int {
+		switch {
+		case olderMessage(a, b):
+			return -1
+		case olderMessage(b, a):
+			return 1
+		}
+		return 0
+	})
 	return line, nil
 }
 

@@ -44,7 +44,7 @@ func BuildActivity(spec *teamsv1alpha1.ProactiveMessageSpec) (*botframework.Acti
 }
 
 func mentionEntities(mentions []teamsv1alpha1.Mention) []botframework.Entity {
-	var out []botframework.Entity
+	out := make([]botframework.Entity, 0, len(mentions))
 	for _, m := range mentions {
 		out = append(out, botframework.Entity{
 			Type:      botframework.EntityTypeMention,

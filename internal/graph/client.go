@@ -28,6 +28,9 @@ const (
 	// maxPages bounds @odata.nextLink pagination. A filtered list has one
 	// page; an unfiltered list of a team's apps has a handful.
 	maxPages = 50
+	// OData query parameter names.
+	paramFilter = "$filter"
+	paramExpand = "$expand"
 	// expandInstallation is what every installation read expands, so an
 	// Installation carries the app id and the installed version.
 	expandInstallation = "teamsApp,teamsAppDefinition"
@@ -102,7 +105,7 @@ func (c *Client) GetCatalogApp(ctx context.Context, teamsAppID string) (TeamsApp
 	if teamsAppID == "" {
 		return TeamsApp{}, fmt.Errorf("teams app id is empty: %w", msapi.ErrInvalidArgument)
 	}
-	q := query([2]string{"$filter", eqFilter("id", teamsAppID)}, [2]string{"$expand", "appDefinitions"})
+	q := query([2]string{paramFilter, eqFilter("id", teamsAppID)}, [2]string{paramExpand, "appDefinitions"})
 	apps, err := list[TeamsApp](ctx, c, "getCatalogApp", c.base+"/appCatalogs/teamsApps?"+q)
 	if err != nil {
 		return TeamsApp{}, err
@@ -118,7 +121,7 @@ func (c *Client) FindCatalogAppsByExternalID(ctx context.Context, externalID str
 	if externalID == "" {
 		return nil, fmt.Errorf("external id is empty: %w", msapi.ErrInvalidArgument)
 	}
-	q := query([2]string{"$filter", eqFilter("externalId", externalID)}, [2]string{"$expand", "appDefinitions"})
+	q := query([2]string{paramFilter, eqFilter("externalId", externalID)}, [2]string{paramExpand, "appDefinitions"})
 	return list[TeamsApp](ctx, c, "listCatalogApps", c.base+"/appCatalogs/teamsApps?"+q)
 }
 
@@ -128,9 +131,9 @@ func (c *Client) ListInstalledApps(ctx context.Context, scope Scope, teamsAppID 
 	if err != nil {
 		return nil, err
 	}
-	opts := [][2]string{{"$expand", expandInstallation}}
+	opts := [][2]string{{paramExpand, expandInstallation}}
 	if teamsAppID != "" {
-		opts = append(opts, [2]string{"$filter", eqFilter("teamsApp/id", teamsAppID)})
+		opts = append(opts, [2]string{paramFilter, eqFilter("teamsApp/id", teamsAppID)})
 	}
 	return list[Installation](ctx, c, "listInstalledApps", c.base+path+"?"+query(opts...))
 }
@@ -142,7 +145,7 @@ func (c *Client) GetInstalledApp(ctx context.Context, scope Scope, installationI
 		return Installation{}, err
 	}
 	var inst Installation
-	u := c.base + path + "?" + query([2]string{"$expand", expandInstallation})
+	u := c.base + path + "?" + query([2]string{paramExpand, expandInstallation})
 	if err := c.do(ctx, "getInstalledApp", http.MethodGet, u, nil, &inst); err != nil {
 		return Installation{}, err
 	}

@@ -85,8 +85,7 @@ func Classify(err error) Classification {
 	if err == nil {
 		return Classification{}
 	}
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
+	if apiErr, ok := errors.AsType[*APIError](err); ok {
 		return classifyAPIError(apiErr)
 	}
 	var c Classifier

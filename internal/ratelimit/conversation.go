@@ -199,7 +199,7 @@ func (l *ConversationLimiter) size() int {
 }
 
 // queued returns the number of waiters on one conversation, for tests.
-func (l *ConversationLimiter) queued(appID, conversationID string) int {
+func (l *ConversationLimiter) queued(appID, conversationID string) int { //nolint:unparam // test hook
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if c, ok := l.convs[convKey{appID, conversationID}]; ok {

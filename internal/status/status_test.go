@@ -93,5 +93,5 @@ func TestLongMessagesAreTrimmed(t *testing.T) {
 		long[i] = 'x'
 	}
 	MarkStalled(obj, "InvalidSpec", string(long))
-	g.Expect(len(ReadyCondition(obj).Message)).To(Equal(maxMessageLength))
+	g.Expect(ReadyCondition(obj).Message).To(HaveLen(maxMessageLength))
 }

@@ -49,7 +49,7 @@ func logExchange(req *http.Request, resp *http.Response, err error, op Operation
 		return
 	}
 	kv := []any{
-		"api", op.API, "operation", op.Name, "method", req.Method,
+		labelAPI, op.API, labelOperation, op.Name, "method", req.Method,
 		"host", req.URL.Host, "path", req.URL.Path, "duration", elapsed,
 	}
 	if err != nil {

@@ -8,6 +8,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
+// Metric label and log key names: the same words in both, so a log line leads to its series.
+const (
+	labelAPI       = "api"
+	labelOperation = "operation"
+)
+
 // metricSet holds the API metrics. Labels never carry ids, tenants or names.
 type metricSet struct {
 	requests  *prometheus.CounterVec
@@ -22,16 +28,16 @@ var apiMetrics = sync.OnceValue(func() *metricSet {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teams_operator_api_requests_total",
 			Help: "HTTP exchanges with Microsoft APIs, by API, operation and status code (\"error\" when no response).",
-		}, []string{"api", "operation", "code"}),
+		}, []string{labelAPI, labelOperation, "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "teams_operator_api_request_duration_seconds",
 			Help:    "Duration of HTTP exchanges with Microsoft APIs until the response headers arrive.",
 			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
-		}, []string{"api", "operation"}),
+		}, []string{labelAPI, labelOperation}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teams_operator_api_throttled_total",
 			Help: "HTTP 429 responses from Microsoft APIs.",
-		}, []string{"api", "operation"}),
+		}, []string{labelAPI, labelOperation}),
 	}
 	m.requests = register(m.requests)
 	m.duration = register(m.duration)

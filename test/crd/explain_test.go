@@ -18,8 +18,8 @@ import (
 func jsonFields(v any) []string {
 	t := reflect.TypeOf(v)
 	var names []string
-	for i := range t.NumField() {
-		name := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
+	for field := range t.Fields() {
+		name, _, _ := strings.Cut(field.Tag.Get("json"), ",")
 		if name != "" && name != "-" {
 			names = append(names, name)
 		}
