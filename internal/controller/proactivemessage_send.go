@@ -36,7 +36,15 @@ func (r *ProactiveMessageReconciler) send(ctx context.Context, s *messageScope) 
 	if msg.Spec.DeletionPolicy == teamsv1alpha1.MessageDeletionPolicyDelete {
 		controllerutil.AddFinalizer(msg, teamsv1alpha1.Finalizer)
 	}
-	if err := s.patcher.PatchMetadataLocked(ctx, msg); err != nil {
+	if err := ctx.Err(); err != nil {
+		return ctrl.Result{}, err // the manager is stopping: start no new send
+	}
+	// Once begun, the marker write is not abandoned when the manager stops: a write the API
+	// server applied but whose answer we dropped would leave a marker with no send behind it,
+	// and the next manager would report a message that was never sent as Unknown.
+	markCtx, cancelMark := context.WithTimeout(context.WithoutCancel(ctx), patchTimeout)
+	defer cancelMark()
+	if err := s.patcher.PatchMetadataLocked(markCtx, msg); err != nil {
 		// Not persisted: the deferred patch must not write the marker without a send.
 		msg.SetAnnotations(annotations)
 		msg.SetFinalizers(finalizers)
