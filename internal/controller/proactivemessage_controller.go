@@ -84,9 +84,10 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("target", msg.Spec.TargetRef.Name))
 	s := &messageScope{msg: msg, patcher: status.NewPatcher(r.Client, msg)}
-	before := status.ReadyCondition(msg).DeepCopy()
+	before, phaseBefore := status.ReadyCondition(msg).DeepCopy(), msg.Status.Phase
 	defer func() {
 		status.Finalize(msg)
+		recordFinished(phaseBefore, msg)
 		// What Teams did must be recorded even when the manager is stopping; after the
 		// finalizer is removed the object may be gone before its status is written.
 		patchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), patchTimeout)
