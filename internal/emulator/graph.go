@@ -426,6 +426,31 @@ func (e *Emulator) listInstalled(s Scope) graphHandler {
 }
 
 // findInstall resolves an installation id in a scope (404 if unknown or not of this Scope).
+// authorizedInstall is the common start of the calls on one installation: the caller needs
+// the scope's read (or write) permission, the installation must exist in that scope, and a
+// "Self" grant reaches only the caller's own app. It answers the error itself when not ok.
+func (e *Emulator) authorizedInstall(w http.ResponseWriter, r *http.Request, g *graphCall, d *directory, s Scope,
+	write bool) (map[string]*installation, *installation, *catalogApp, bool) {
+	gr := g.grantFor(d, teamsAppPerm(scopeName(s), write))
+	if gr == grantNone {
+		e.forbidden(w, r)
+		return nil, nil, nil, false
+	}
+	t, installs, ok := e.scopeInstalls(w, r, g, d, s)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	in, app, ok := e.findInstall(w, r, t, s, installs)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	if !g.allows(gr, app) {
+		e.forbidden(w, r)
+		return nil, nil, nil, false
+	}
+	return installs, in, app, true
+}
+
 func (e *Emulator) findInstall(w http.ResponseWriter, r *http.Request, t *tenant, s Scope,
 	installs map[string]*installation) (*installation, *catalogApp, bool) {
 	raw := r.PathValue("install")
@@ -450,21 +475,8 @@ func (e *Emulator) getInstalled(s Scope) graphHandler {
 		d := e.world().dir
 		d.mu.RLock()
 		defer d.mu.RUnlock()
-		gr := g.grantFor(d, teamsAppPerm(scopeName(s), false))
-		if gr == grantNone {
-			e.forbidden(w, r)
-			return
-		}
-		t, installs, ok := e.scopeInstalls(w, r, g, d, s)
+		_, in, app, ok := e.authorizedInstall(w, r, g, d, s, false)
 		if !ok {
-			return
-		}
-		in, app, ok := e.findInstall(w, r, t, s, installs)
-		if !ok {
-			return
-		}
-		if !g.allows(gr, app) {
-			e.forbidden(w, r)
 			return
 		}
 		m := installationJSON(in, app, exp)
@@ -597,21 +609,8 @@ func (e *Emulator) uninstallApp(s Scope) graphHandler {
 		d := e.world().dir
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		gr := g.grantFor(d, teamsAppPerm(scopeName(s), true))
-		if gr == grantNone {
-			e.forbidden(w, r)
-			return
-		}
-		t, installs, ok := e.scopeInstalls(w, r, g, d, s)
+		installs, in, _, ok := e.authorizedInstall(w, r, g, d, s, true)
 		if !ok {
-			return
-		}
-		in, app, ok := e.findInstall(w, r, t, s, installs)
-		if !ok {
-			return
-		}
-		if !g.allows(gr, app) {
-			e.forbidden(w, r)
 			return
 		}
 		delete(installs, key(in.teamsAppID))
@@ -632,21 +631,8 @@ func (e *Emulator) upgradeApp(s Scope) graphHandler {
 		d := e.world().dir
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		gr := g.grantFor(d, teamsAppPerm(scopeName(s), true))
-		if gr == grantNone {
-			e.forbidden(w, r)
-			return
-		}
-		t, installs, ok := e.scopeInstalls(w, r, g, d, s)
+		_, in, app, ok := e.authorizedInstall(w, r, g, d, s, true)
 		if !ok {
-			return
-		}
-		in, app, ok := e.findInstall(w, r, t, s, installs)
-		if !ok {
-			return
-		}
-		if !g.allows(gr, app) {
-			e.forbidden(w, r)
 			return
 		}
 		if body.Consented != nil {
