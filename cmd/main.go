@@ -41,6 +41,9 @@ type flags struct {
 	metricsAddr, probeAddr     string
 	leaderElect, secureMetrics bool
 	enableHTTP2                bool
+	metricsCertPath            string
+	metricsCertName            string
+	metricsCertKey             string
 	cloudName                  string
 	authorityHost, graphURL    string
 	botServiceURL, defaultCred string
@@ -58,6 +61,10 @@ func parseFlags() (flags, zap.Options) {
 	flag.BoolVar(&f.secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS with authentication and authorization; false serves plain HTTP.")
 	flag.BoolVar(&f.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server.")
+	flag.StringVar(&f.metricsCertPath, "metrics-cert-path", "",
+		"Directory with the metrics server's certificate; empty: a self-signed one is generated.")
+	flag.StringVar(&f.metricsCertName, "metrics-cert-name", "tls.crt", "The metrics server's certificate file name.")
+	flag.StringVar(&f.metricsCertKey, "metrics-cert-key", "tls.key", "The metrics server's key file name.")
 	flag.StringVar(&f.cloudName, "cloud", string(cloud.Public), "The Microsoft cloud: "+joinNames(cloud.Names())+".")
 	flag.StringVar(&f.authorityHost, "authority-host", "", "Override the cloud's Entra authority host (https).")
 	flag.StringVar(&f.graphURL, "graph-endpoint", "", "Override the cloud's Microsoft Graph endpoint (https).")
@@ -169,6 +176,10 @@ func metricsOptions(f flags) metricsserver.Options {
 	opts := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.secureMetrics, TLSOpts: tlsOpts}
 	if f.secureMetrics {
 		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	if f.metricsCertPath != "" {
+		// controller-runtime watches the files, so a renewed certificate is served without a restart.
+		opts.CertDir, opts.CertName, opts.KeyName = f.metricsCertPath, f.metricsCertName, f.metricsCertKey
 	}
 	return opts
 }
