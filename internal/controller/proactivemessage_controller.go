@@ -64,6 +64,9 @@ type messageScope struct {
 	tenantID       string
 	activity       *botframework.Activity
 	done           bool
+	// stale is set when the cache turned out to be behind the API server: everything this
+	// reconcile computed came from an old version, so it writes nothing at all.
+	stale bool
 }
 
 type messageStep func(context.Context, *messageScope) (ctrl.Result, error)
@@ -86,6 +89,9 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	s := &messageScope{msg: msg, patcher: status.NewPatcher(r.Client, msg)}
 	before, phaseBefore := status.ReadyCondition(msg).DeepCopy(), msg.Status.Phase
 	defer func() {
+		if s.stale {
+			return
+		}
 		status.Finalize(msg)
 		recordFinished(phaseBefore, msg)
 		// What Teams did must be recorded even when the manager is stopping; after the

@@ -91,7 +91,7 @@ func (r *ProactiveMessageReconciler) requeueIfStale(ctx context.Context, s *mess
 	}
 	if stale {
 		ctrl.LoggerFrom(ctx).V(1).Info("Cache is behind the API server, looking again in a second")
-		s.done = true
+		s.done, s.stale = true, true
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 	return ctrl.Result{}, nil
