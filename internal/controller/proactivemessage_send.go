@@ -30,14 +30,16 @@ func (r *ProactiveMessageReconciler) send(ctx context.Context, s *messageScope) 
 	if res, err := r.requeueIfStale(ctx, s); err != nil || s.done {
 		return res, err
 	}
+	if err := ctx.Err(); err != nil {
+		// The manager is stopping: start no new send. This comes before the marker is set on
+		// msg, or the deferred patch would persist a marker with no send behind it.
+		return ctrl.Result{}, err
+	}
 	annotations, finalizers := msg.GetAnnotations(), slices.Clone(msg.GetFinalizers())
 	marker := time.Now().UTC().Format(time.RFC3339Nano)
 	s.annotate(func(ann map[string]string) { ann[teamsv1alpha1.SendAttemptAnnotation] = marker })
 	if msg.Spec.DeletionPolicy == teamsv1alpha1.MessageDeletionPolicyDelete {
 		controllerutil.AddFinalizer(msg, teamsv1alpha1.Finalizer)
-	}
-	if err := ctx.Err(); err != nil {
-		return ctrl.Result{}, err // the manager is stopping: start no new send
 	}
 	// Once begun, the marker write is not abandoned when the manager stops: a write the API
 	// server applied but whose answer we dropped would leave a marker with no send behind it,
