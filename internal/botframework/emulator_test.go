@@ -28,42 +28,6 @@ const (
 	bot        = emulator.DefaultBotAppID
 )
 
-// clientCredentials is a test-only TokenSource: one client-credentials POST to
-// the emulator's token endpoint per call.
-type clientCredentials struct {
-	hc       *http.Client
-	tokenURL string
-	clientID string
-	secret   string
-	scope    string
-}
-
-func (c clientCredentials) Token(ctx context.Context) (string, error) {
-	form := url.Values{
-		"grant_type":    {"client_credentials"},
-		"client_id":     {c.clientID},
-		"client_secret": {c.secret},
-		"scope":         {c.scope},
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("token endpoint answered %d", resp.StatusCode)
-	}
-	return body.AccessToken, nil
-}
-
 type emuEnv struct {
 	t          *testing.T
 	emu        *emulator.Emulator
@@ -74,11 +38,11 @@ type emuEnv struct {
 	client     *Client
 }
 
-func (e *emuEnv) tokens(clientID, secret, scope string) clientCredentials {
-	return clientCredentials{
-		hc:       e.hc,
-		tokenURL: e.srv.URL + "/" + emulator.DefaultTenantID + "/oauth2/v2.0/token",
-		clientID: clientID, secret: secret, scope: scope,
+func (e *emuEnv) tokens(clientID, secret, scope string) emulator.TokenSource {
+	return emulator.TokenSource{
+		HTTPClient: e.hc,
+		TokenURL:   e.srv.URL + "/" + emulator.DefaultTenantID + "/oauth2/v2.0/token",
+		ClientID:   clientID, Secret: secret, Scope: scope,
 	}
 }
 
