@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -32,6 +31,7 @@ import (
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/emulator"
+	"github.com/teams-operator/teams-operator/test/harness"
 )
 
 const (
@@ -84,28 +84,18 @@ func step(format string, a ...any) { fmt.Printf("\n==> "+format+"\n", a...) }
 func info(format string, a ...any) { fmt.Printf("    "+format+"\n", a...) }
 
 func findRepo() (string, error) {
-	dir, err := os.Getwd()
+	dir, err := harness.Repo()
 	if err != nil {
-		return "", err
+		return "", errors.New("run the demo from inside the teams-operator repository, or pass --repo")
 	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			strings.Contains(string(b), "module github.com/teams-operator/teams-operator\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run the demo from inside the teams-operator repository, or pass --repo")
-		}
-		dir = parent
-	}
+	return dir, nil
 }
 
 // demo holds what the demo started, so cleanup stops exactly that.
 type demo struct {
 	o          options
 	env        *envtest.Environment
-	emu, mgr   *proc
+	emu, mgr   *harness.Process
 	kubeconfig string
 	emuURL     string
 	caFile     string
@@ -140,9 +130,9 @@ func run(ctx context.Context, o options) int {
 		fmt.Fprintf(os.Stderr, "\ndemo: %v\n", runErr)
 	}
 	if failed || (sum != nil && len(sum.Problems) > 0) {
-		for _, p := range []*proc{d.mgr, d.emu} {
+		for _, p := range []*harness.Process{d.mgr, d.emu} {
 			if p != nil {
-				fmt.Fprintf(os.Stderr, "demo: %s log kept as %s\n", p.name, keepLog(p.log))
+				fmt.Fprintf(os.Stderr, "demo: %s log kept as %s\n", p.Name, keepLog(p.Log))
 			}
 		}
 	}
@@ -266,12 +256,12 @@ func (d *demo) start(ctx context.Context) (*summary, error) {
 		return nil, err
 	}
 	ready := filepath.Join(emuDir, "url")
-	d.emu, err = startProc(emulatorName, filepath.Join(o.dir, "emulator.log"), nil,
+	d.emu, err = harness.StartProcess(o.dir, emulatorName, nil,
 		filepath.Join(o.binDir, emulatorName), "--listen", "127.0.0.1:0", "--ca-dir", emuDir, "--ready-file", ready)
 	if err != nil {
 		return nil, err
 	}
-	d.cleanups = append(d.cleanups, func() error { return d.emu.stop(10 * time.Second) })
+	d.cleanups = append(d.cleanups, func() error { return d.emu.Stop(10 * time.Second) })
 	if err := waitFor(ctx, "the emulator's ready file", 30*time.Second, d.emu, func() bool {
 		b, err := os.ReadFile(ready)
 		d.emuURL = strings.TrimSpace(string(b))
@@ -280,7 +270,7 @@ func (d *demo) start(ctx context.Context) (*summary, error) {
 		return nil, err
 	}
 	d.caFile = filepath.Join(emuDir, "ca.crt")
-	info("emulator: %s (pid %d, CA %s, log %s)", d.emuURL, d.emu.pid(), d.caFile, d.emu.log)
+	info("emulator: %s (pid %d, CA %s, log %s)", d.emuURL, d.emu.Pid(), d.caFile, d.emu.Log)
 
 	if err := d.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
 		return nil, err
@@ -302,7 +292,7 @@ func (d *demo) start(ctx context.Context) (*summary, error) {
 		return nil, err
 	}
 	probe := fmt.Sprintf("127.0.0.1:%d", port)
-	d.mgr, err = startProc(managerName, filepath.Join(o.dir, "manager.log"), []string{"SSL_CERT_FILE=" + d.caFile},
+	d.mgr, err = harness.StartProcess(o.dir, managerName, []string{"SSL_CERT_FILE=" + d.caFile},
 		filepath.Join(o.binDir, managerName),
 		"--kubeconfig", d.kubeconfig,
 		"--authority-host", d.emuURL+"/", "--graph-endpoint", d.emuURL, "--bot-service-url", d.emuURL+"/teams/",
@@ -311,13 +301,13 @@ func (d *demo) start(ctx context.Context) (*summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.cleanups = append(d.cleanups, func() error { return d.mgr.stop(20 * time.Second) })
+	d.cleanups = append(d.cleanups, func() error { return d.mgr.Stop(20 * time.Second) })
 	if err := waitFor(ctx, "the manager's readyz", 60*time.Second, d.mgr, func() bool {
 		return httpOK("http://" + probe + "/readyz")
 	}); err != nil {
 		return nil, err
 	}
-	info("manager: pid %d, log %s", d.mgr.pid(), d.mgr.log)
+	info("manager: pid %d, log %s", d.mgr.Pid(), d.mgr.Log)
 	info("SSL_CERT_FILE=%s --authority-host %s/ --graph-endpoint %s --bot-service-url %s/teams/",
 		d.caFile, d.emuURL, d.emuURL, d.emuURL)
 
@@ -342,26 +332,10 @@ func (d *demo) start(ctx context.Context) (*summary, error) {
 	return d.watch(ctx)
 }
 
-// controlPlaneAssets returns the directory with kube-apiserver and etcd: KUBEBUILDER_ASSETS when
-// it has them, else what hack/envtest-binaries.sh builds (once) and prints.
+// controlPlaneAssets returns the directory with kube-apiserver and etcd, building them once.
 func controlPlaneAssets(repo string) (string, error) {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		_, e1 := os.Stat(filepath.Join(dir, "kube-apiserver"))
-		_, e2 := os.Stat(filepath.Join(dir, "etcd"))
-		if e1 == nil && e2 == nil {
-			return dir, nil
-		}
-	}
 	info("hack/envtest-binaries.sh (instant when cached; the first build of kube-apiserver and etcd takes 10-20 minutes)")
-	cmd := exec.Command(filepath.Join(repo, "hack", "envtest-binaries.sh"))
-	cmd.Dir = repo
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("hack/envtest-binaries.sh: %w", err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return strings.TrimSpace(lines[len(lines)-1]), nil
+	return harness.Assets(repo)
 }
 
 func (d *demo) shutdown() error {
@@ -373,10 +347,10 @@ func (d *demo) shutdown() error {
 	}
 	var stopped []string
 	if d.mgr != nil {
-		stopped = append(stopped, fmt.Sprintf("manager (pid %d)", d.mgr.pid()))
+		stopped = append(stopped, fmt.Sprintf("manager (pid %d)", d.mgr.Pid()))
 	}
 	if d.emu != nil {
-		stopped = append(stopped, fmt.Sprintf("emulator (pid %d)", d.emu.pid()))
+		stopped = append(stopped, fmt.Sprintf("emulator (pid %d)", d.emu.Pid()))
 	}
 	if d.env != nil {
 		stopped = append(stopped, "control plane (etcd, kube-apiserver)")
@@ -407,5 +381,5 @@ func (d *demo) printHowTo() {
       jq '.activities[] | {conversationId, activityId, text: .activity.text}'
 
     Logs: %[5]s, %[6]s
-`, k, namespace, d.caFile, d.emuURL, d.mgr.log, d.emu.log)
+`, k, namespace, d.caFile, d.emuURL, d.mgr.Log, d.emu.Log)
 }

@@ -14,70 +14,13 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/teams-operator/teams-operator/test/harness"
 )
-
-// proc is a child process the demo started: it runs in its own process group, so the
-// terminal's Ctrl-C reaches only the demo, which then stops its children in order.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
-
-func startProc(name, logPath string, env []string, bin string, args ...string) (*proc, error) {
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		_ = f.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM, waits up to grace, then SIGKILLs the process group.
-func (p *proc) stop(grace time.Duration) error {
-	if p.exited() {
-		return nil
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(grace):
-	}
-	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-	<-p.done
-	return fmt.Errorf("%s (pid %d) did not stop within %s: killed", p.name, p.pid(), grace)
-}
 
 // waitFor polls cond every interval until it returns true, ctx ends, a watched process exits or
 // the timeout passes.
-func waitFor(ctx context.Context, what string, timeout time.Duration, watch *proc, cond func() bool) error {
+func waitFor(ctx context.Context, what string, timeout time.Duration, watch *harness.Process, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
@@ -85,8 +28,8 @@ func waitFor(ctx context.Context, what string, timeout time.Duration, watch *pro
 		if cond() {
 			return nil
 		}
-		if watch != nil && watch.exited() {
-			return fmt.Errorf("%s exited while waiting for %s (%v); see %s", watch.name, what, watch.err, watch.log)
+		if watch != nil && watch.Exited() {
+			return fmt.Errorf("%s exited while waiting for %s (%v); see %s", watch.Name, what, watch.Err(), watch.Log)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %s waiting for %s", timeout, what)

@@ -240,7 +240,7 @@ func (d *demo) kubectlGet() {
 // edits the edited sample once it is delivered, and shows the messages as Teams holds them.
 func (d *demo) watch(ctx context.Context) (*summary, error) {
 	sum := &summary{Problems: []string{}, Namespace: namespace, Dir: d.o.dir, Kubeconfig: d.kubeconfig,
-		EmulatorURL: d.emuURL, PIDs: map[string]int{managerName: d.mgr.pid(), emulatorName: d.emu.pid(), "demo": os.Getpid()},
+		EmulatorURL: d.emuURL, PIDs: map[string]int{managerName: d.mgr.Pid(), emulatorName: d.emu.Pid(), "demo": os.Getpid()},
 		Edited: map[string]string{"name": editedName, "marker": editMarker}}
 	hc, err := d.emulatorClient()
 	if err != nil {
@@ -254,8 +254,8 @@ func (d *demo) watch(ctx context.Context) (*summary, error) {
 	defer tick.Stop()
 	var objs []objState
 	for {
-		if d.mgr.exited() {
-			return sum, fmt.Errorf("the manager exited (%v); see %s", d.mgr.err, d.mgr.log)
+		if d.mgr.Exited() {
+			return sum, fmt.Errorf("the manager exited (%v); see %s", d.mgr.Err(), d.mgr.Log)
 		}
 		acts, err := d.activities(ctx, hc)
 		if err != nil {
@@ -296,7 +296,7 @@ func (d *demo) watch(ctx context.Context) (*summary, error) {
 				}
 			}
 			info("timed out after %s: %d object(s) not in their expected state (manager log: %s):",
-				d.o.timeout, len(sum.Problems), d.mgr.log)
+				d.o.timeout, len(sum.Problems), d.mgr.Log)
 			for _, p := range sum.Problems {
 				info("  %s", p)
 			}
