@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
@@ -23,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/alertmanager"
 	"github.com/teams-operator/teams-operator/internal/cloud"
 	"github.com/teams-operator/teams-operator/internal/operator"
 )
@@ -49,6 +51,9 @@ type flags struct {
 	botServiceURL, defaultCred string
 	maxSendRPS                 float64
 	messageWorkers             int
+	alertmanager               alertmanager.ServerOptions
+	amTokenSecret              string
+	amResolvedTTL              time.Duration
 }
 
 func parseFlags() (flags, zap.Options) {
@@ -76,6 +81,16 @@ func parseFlags() (flags, zap.Options) {
 		"Bot Framework requests per second per app per tenant (Teams allows 50).")
 	flag.IntVar(&f.messageWorkers, "message-workers", 0,
 		"ProactiveMessages reconciled at once (0: the default, 8). Messages to one conversation still go in order.")
+	flag.StringVar(&f.alertmanager.BindAddress, "alertmanager-bind-address", "0",
+		"The address the Alertmanager webhook receiver binds to, e.g. :9443; 0 turns it off.")
+	flag.StringVar(&f.alertmanager.CertDir, "alertmanager-cert-path", "",
+		"Directory with the receiver's TLS certificate (reloaded when it changes); empty: plain HTTP.")
+	flag.StringVar(&f.alertmanager.CertName, "alertmanager-cert-name", "tls.crt", "The receiver's certificate file name.")
+	flag.StringVar(&f.alertmanager.KeyName, "alertmanager-cert-key", "tls.key", "The receiver's key file name.")
+	flag.StringVar(&f.amTokenSecret, "alertmanager-token-secret", alertmanager.DefaultTokenSecret,
+		"Secret, in the namespace of each receiver URL, whose key \"token\" is the bearer token Alertmanager must send.")
+	flag.DurationVar(&f.amResolvedTTL, "alertmanager-resolved-ttl", alertmanager.DefaultResolvedTTL,
+		"ttlAfterFinished of a resolved alert group's ProactiveMessage; 0 keeps them.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -118,6 +133,12 @@ func run(f flags) error {
 	if err := operator.Setup(mgr, opts); err != nil {
 		return err
 	}
+	f.alertmanager.EnableHTTP2 = f.enableHTTP2
+	if err := alertmanager.AddToManager(mgr, f.alertmanager, alertmanager.Options{
+		TokenSecret: f.amTokenSecret, ResolvedTTL: f.amResolvedTTL,
+	}); err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the health check: %w", err)
 	}
@@ -143,6 +164,12 @@ func operatorOptions(f flags) (operator.Options, error) {
 	}
 	if f.maxSendRPS <= 0 {
 		return operator.Options{}, errors.New("--max-send-rps must be positive")
+	}
+	if f.amResolvedTTL < 0 {
+		return operator.Options{}, errors.New("--alertmanager-resolved-ttl must not be negative")
+	}
+	if f.amTokenSecret == "" {
+		return operator.Options{}, errors.New("--alertmanager-token-secret must not be empty")
 	}
 	if f.messageWorkers < 0 {
 		return operator.Options{}, errors.New("--message-workers must not be negative")

@@ -1,0 +1,307 @@
+package alertmanager
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+)
+
+// RBAC of the receiver: it creates, edits and (when a resolved group fires again) replaces
+// ProactiveMessages, reads ConversationTargets, its token Secrets and template ConfigMaps.
+// +kubebuilder:rbac:groups=teams.operator.dev,resources=proactivemessages,verbs=get;create;update;delete
+// +kubebuilder:rbac:groups=teams.operator.dev,resources=conversationtargets,verbs=get
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
+
+// Path is the receiver's URL pattern (Go 1.22 ServeMux syntax).
+const Path = "POST /alertmanager/v1/namespaces/{namespace}/targets/{target}"
+
+// Defaults of Options.
+const (
+	DefaultTokenSecret  = "alertmanager-webhook"
+	TokenKey            = "token"
+	TemplateKey         = "card.tmpl"
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultTimeout      = 10 * time.Second
+	DefaultResolvedTTL  = 24 * time.Hour
+	fieldOwner          = "teams-operator-alertmanager"
+)
+
+// Options configure the receiver.
+type Options struct {
+	// Reader reads from the API server directly (the manager's APIReader): a notification is
+	// rare, and an uncached read of a Secret does not make the manager cache every Secret.
+	Reader client.Reader
+	// Writer creates and updates ProactiveMessages.
+	Writer client.Client
+	// TokenSecret is the Secret, in the namespace of the URL, whose key "token" is the bearer token.
+	TokenSecret string
+	// ResolvedTTL is ttlAfterFinished of a resolved group's message; zero keeps it.
+	ResolvedTTL time.Duration
+	// Limits cap the card.
+	Limits Limits
+	// MaxBodyBytes caps the request body (413 above it).
+	MaxBodyBytes int64
+	// Timeout bounds the API server calls of one request (503 when it passes).
+	Timeout time.Duration
+	// Log is the receiver's logger.
+	Log logr.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.TokenSecret == "" {
+		o.TokenSecret = DefaultTokenSecret
+	}
+	if o.Limits == (Limits{}) {
+		o.Limits = DefaultLimits
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Log.GetSink() == nil {
+		o.Log = ctrl.Log.WithName("alertmanager")
+	}
+	return o
+}
+
+// NewHandler returns the receiver's http.Handler.
+func NewHandler(o Options) http.Handler {
+	h := &handler{o: o.withDefaults()}
+	mux := http.NewServeMux()
+	mux.HandleFunc(Path, h.serve)
+	return mux
+}
+
+type handler struct{ o Options }
+
+// response is the JSON body of every answer; Alertmanager logs it when the status is not 2xx.
+type response struct {
+	Result  string `json:"result"`
+	Reason  string `json:"reason,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// rejection is a refused notification: its HTTP status, metric reason and a message for the sender.
+type rejection struct {
+	code    int
+	reason  string
+	message string
+}
+
+func (e *rejection) Error() string { return e.message }
+
+func reject(code int, reason, format string, args ...any) *rejection {
+	return &rejection{code: code, reason: reason, message: fmt.Sprintf(format, args...)}
+}
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
+	receivedTotal.Inc()
+	ns, target := r.PathValue("namespace"), r.PathValue("target")
+	log := h.o.Log.WithValues("namespace", ns, "target", target)
+	ctx, cancel := context.WithTimeout(r.Context(), h.o.Timeout)
+	defer cancel()
+	name, result, err := h.handle(ctx, w, r, ns, target)
+	if err != nil {
+		var rej *rejection
+		if !errors.As(err, &rej) {
+			rej = apiRejection(err)
+		}
+		notificationsTotal.WithLabelValues(ResultRejected).Inc()
+		rejectedTotal.WithLabelValues(rej.reason).Inc()
+		log.Info("Refused a notification", "status", rej.code, "reason", rej.reason, "error", rej.message)
+		if rej.code == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="teams-operator"`)
+		}
+		writeJSON(w, rej.code, response{Result: ResultRejected, Reason: rej.reason, Message: rej.message})
+		return
+	}
+	notificationsTotal.WithLabelValues(result).Inc()
+	log.V(logLevel(result)).Info("Handled a notification", "proactiveMessage", name, "result", result)
+	writeJSON(w, http.StatusOK, response{Result: result, Name: name})
+}
+
+func logLevel(result string) int {
+	if result == ResultUnchanged {
+		return 1 // repeats are routine
+	}
+	return 0
+}
+
+func (h *handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Request, ns, target string) (string, string, error) {
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return "", "", reject(http.StatusBadRequest, ReasonBadPath, "namespace %q is not a valid name: %s", ns, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsDNS1123Subdomain(target); len(errs) > 0 {
+		return "", "", reject(http.StatusBadRequest, ReasonBadPath, "target %q is not a valid name: %s", target, strings.Join(errs, "; "))
+	}
+	if err := h.authorize(ctx, r, ns); err != nil {
+		return "", "", err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return "", "", reject(http.StatusRequestEntityTooLarge, ReasonTooLarge, "the body is larger than %d bytes", h.o.MaxBodyBytes)
+		}
+		return "", "", reject(http.StatusBadRequest, ReasonMalformed, "reading the body: %v", err)
+	}
+	p, err := Parse(body)
+	if err != nil {
+		return "", "", reject(http.StatusBadRequest, ReasonMalformed, "%v", err)
+	}
+	if err := h.o.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: target}, &teamsv1alpha1.ConversationTarget{}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", "", reject(http.StatusNotFound, ReasonTargetNotFound, "ConversationTarget %s/%s not found", ns, target)
+		}
+		return "", "", err
+	}
+	want, err := h.render(ctx, p, ns, target, r.URL.Query().Get("template"))
+	if err != nil {
+		return "", "", err
+	}
+	result, err := h.upsertWithRetry(ctx, want)
+	return want.Name, result, err
+}
+
+// authorize compares the bearer token with the namespace's token Secret. Every failure is the
+// same 401, so a caller learns nothing about which Secrets exist.
+func (h *handler) authorize(ctx context.Context, r *http.Request, ns string) error {
+	denied := reject(http.StatusUnauthorized, ReasonUnauthorized, "a valid bearer token is required")
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return denied
+	}
+	secret := &corev1.Secret{}
+	if err := h.o.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: h.o.TokenSecret}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return denied
+		}
+		return err
+	}
+	// A Secret made from a file often ends with a newline; Alertmanager trims its credentials file too.
+	want := bytes.TrimSpace(secret.Data[TokenKey])
+	if len(want) == 0 || subtle.ConstantTimeCompare([]byte(token), want) != 1 {
+		return denied
+	}
+	return nil
+}
+
+// render builds the group's message with the built-in card or the template in ConfigMap tmpl.
+func (h *handler) render(ctx context.Context, p *Payload, ns, target, tmpl string) (*teamsv1alpha1.ProactiveMessage, error) {
+	v := NewView(p, ns, target, h.o.Limits)
+	if tmpl == "" {
+		card, err := BuiltinCard(v, h.o.Limits)
+		if err != nil {
+			return nil, reject(http.StatusUnprocessableEntity, ReasonInvalid, "%v", err)
+		}
+		return Message(v, card, "", h.o.ResolvedTTL), nil
+	}
+	if errs := validation.IsDNS1123Subdomain(tmpl); len(errs) > 0 {
+		return nil, reject(http.StatusBadRequest, ReasonBadPath, "template %q is not a valid ConfigMap name: %s", tmpl, strings.Join(errs, "; "))
+	}
+	cm := &corev1.ConfigMap{}
+	if err := h.o.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: tmpl}, cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "template ConfigMap %s/%s not found", ns, tmpl)
+		}
+		return nil, err
+	}
+	text, ok := cm.Data[TemplateKey]
+	if !ok {
+		return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "template ConfigMap %s/%s has no key %q", ns, tmpl, TemplateKey)
+	}
+	t, err := ParseTemplate(tmpl, text)
+	var card *teamsv1alpha1.AdaptiveCard
+	if err == nil {
+		card, err = RenderTemplate(t, v, h.o.Limits)
+	}
+	if err != nil {
+		return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "ConfigMap %s/%s: %v", ns, tmpl, err)
+	}
+	return Message(v, card, tmpl, h.o.ResolvedTTL), nil
+}
+
+// upsertWithRetry retries a write that lost a race (another replica, the controller): each
+// attempt reads again, so the last one decides on fresh state.
+func (h *handler) upsertWithRetry(ctx context.Context, want *teamsv1alpha1.ProactiveMessage) (string, error) {
+	var err error
+	for range 3 {
+		var result string
+		result, err = h.upsert(ctx, want)
+		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
+			return result, err
+		}
+	}
+	return "", err
+}
+
+func (h *handler) upsert(ctx context.Context, want *teamsv1alpha1.ProactiveMessage) (string, error) {
+	have := &teamsv1alpha1.ProactiveMessage{}
+	err := h.o.Reader.Get(ctx, client.ObjectKeyFromObject(want), have)
+	switch {
+	case apierrors.IsNotFound(err):
+		return ResultCreated, h.o.Writer.Create(ctx, want.DeepCopy(), client.FieldOwner(fieldOwner))
+	case err != nil:
+		return "", err
+	case !have.DeletionTimestamp.IsZero():
+		return "", reject(http.StatusServiceUnavailable, ReasonUnavailable,
+			"ProactiveMessage %s/%s is being deleted; retry", have.Namespace, have.Name)
+	case have.Labels[StatusLabel] == StatusResolved && want.Labels[StatusLabel] == StatusFiring:
+		// The group fired again after it resolved: a new Teams message, so people are notified,
+		// rather than an edit of the old one. The old message stays in Teams.
+		uid, rv := have.UID, have.ResourceVersion
+		err := h.o.Writer.Delete(ctx, have, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+		if client.IgnoreNotFound(err) != nil {
+			return "", err
+		}
+		return ResultCreated, h.o.Writer.Create(ctx, want.DeepCopy(), client.FieldOwner(fieldOwner))
+	}
+	if !apply(have, want) {
+		return ResultUnchanged, nil
+	}
+	return ResultUpdated, h.o.Writer.Update(ctx, have, client.FieldOwner(fieldOwner))
+}
+
+// apiRejection maps an API server error: the object was refused (422), the manager lacks a
+// permission (500), anything else means the API server could not answer now (503), so
+// Alertmanager retries.
+func apiRejection(err error) *rejection {
+	switch {
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
+		return reject(http.StatusUnprocessableEntity, ReasonInvalid, "the API server refused the ProactiveMessage: %v", err)
+	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
+		return reject(http.StatusInternalServerError, ReasonInternal,
+			"the operator is not allowed to do this (check its RBAC): %v", err)
+	case errors.Is(err, ErrTemplate):
+		return reject(http.StatusUnprocessableEntity, ReasonTemplate, "%v", err)
+	default:
+		return reject(http.StatusServiceUnavailable, ReasonUnavailable, "the Kubernetes API server is unavailable: %v", err)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, body response) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}
