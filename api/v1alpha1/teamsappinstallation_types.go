@@ -106,12 +106,17 @@ const (
 // TeamsAppInstallationSpec declares the bot's Teams app installed in one scope.
 type TeamsAppInstallationSpec struct {
 	// app is the Teams app to install: the bot's app, published to the organization's
-	// catalog or the Teams Store.
+	// catalog or the Teams Store. Immutable: the operator would otherwise leave the old app
+	// installed; create a new TeamsAppInstallation instead.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="app is immutable: create a new TeamsAppInstallation for another app"
 	App TeamsAppReference `json:"app"`
 
 	// scope is where to install it: a team, a user (personal scope) or a group chat.
+	// Immutable: the operator would otherwise leave the app installed in the old scope;
+	// create a new TeamsAppInstallation instead (and delete this one to uninstall).
 	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="scope is immutable: create a new TeamsAppInstallation for another scope"
 	Scope InstallationScope `json:"scope"`
 
 	// credentialsRef names a Secret in this namespace with the bot's Entra credentials

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -39,6 +40,13 @@ var _ = Describe("kubectl explain", Ordered, func() {
 		Expect(err).NotTo(HaveOccurred())
 		kubeconfig = filepath.Join(GinkgoT().TempDir(), "kubeconfig")
 		Expect(os.WriteFile(kubeconfig, data, 0o600)).To(Succeed())
+		// The API server publishes a new CRD's OpenAPI schema a moment after the CRD is
+		// established; until then kubectl explain cannot find the resource.
+		for _, kind := range []string{"proactivemessage", "conversationtarget", "teamsappinstallation"} {
+			Eventually(func() error {
+				return exec.Command("kubectl", "--kubeconfig", kubeconfig, "explain", kind+".spec").Run()
+			}).WithTimeout(30*time.Second).Should(Succeed(), "kubectl explain %s.spec", kind)
+		}
 	})
 
 	explain := func(path string) string {

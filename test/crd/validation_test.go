@@ -197,6 +197,27 @@ var _ = Describe("immutable fields", func() {
 		}, "spec.replyTo", "replyTo is immutable")
 	})
 
+	It("refuses a new installation scope", func() {
+		obj := create(installation("app:\n  externalId: x\nscope:\n  team:\n    id: " + guid))
+		expectUpdateRejected(obj, func(o *unstructured.Unstructured) {
+			Expect(unstructured.SetNestedField(o.Object, appID, "spec", "scope", "team", "id")).To(Succeed())
+		}, "spec.scope", "scope is immutable: create a new TeamsAppInstallation for another scope")
+	})
+
+	It("refuses a new installation app", func() {
+		obj := create(installation("app:\n  externalId: x\nscope:\n  team:\n    id: " + guid))
+		expectUpdateRejected(obj, func(o *unstructured.Unstructured) {
+			Expect(unstructured.SetNestedField(o.Object, "y", "spec", "app", "externalId")).To(Succeed())
+		}, "spec.app", "app is immutable: create a new TeamsAppInstallation for another app")
+	})
+
+	It("allows changing an installation's upgrade policy", func() {
+		obj := create(installation("app:\n  externalId: x\nscope:\n  team:\n    id: " + guid))
+		patch := client.MergeFrom(obj.DeepCopy())
+		Expect(unstructured.SetNestedField(obj.Object, "Manual", "spec", "upgradePolicy")).To(Succeed())
+		Expect(k8sClient.Patch(ctx, obj, patch)).To(Succeed())
+	})
+
 	It("allows editing the content of a message", func() {
 		obj := create(message("targetRef:\n  name: a\ntext: hi"))
 		patch := client.MergeFrom(obj.DeepCopy())
