@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"text/template"
 	"unicode/utf8"
@@ -64,15 +65,17 @@ func NewView(p *Payload, namespace, target string, lim Limits) *View {
 	}
 	// Alertmanager's order may change between notifications; the card must not, or every
 	// repeat would be an edit.
-	sort.SliceStable(alerts, func(i, j int) bool {
-		a, b := alerts[i], alerts[j]
+	slices.SortStableFunc(alerts, func(a, b Alert) int {
 		if a.Status != b.Status {
-			return a.Status == StatusFiring
+			if a.Status == StatusFiring {
+				return -1
+			}
+			return 1
 		}
-		if !a.StartsAt.Equal(b.StartsAt) {
-			return a.StartsAt.Before(b.StartsAt)
+		if c := a.StartsAt.Compare(b.StartsAt); c != 0 {
+			return c
 		}
-		return labelString(a.Labels) < labelString(b.Labels)
+		return strings.Compare(labelString(a.Labels), labelString(b.Labels))
 	})
 	more := p.TruncatedAlerts
 	if len(alerts) > lim.MaxAlerts {
@@ -129,7 +132,7 @@ func builtinCard(v *View) *teamsv1alpha1.AdaptiveCard {
 		count = v.Resolved
 	}
 	body := []any{
-		map[string]any{"type": "Container", "style": style, "bleed": true, "items": []any{
+		map[string]any{kType: "Container", "style": style, "bleed": true, "items": []any{
 			textBlock(fmt.Sprintf("%s:%d %s", word, count, v.Title), map[string]any{
 				"weight": "Bolder", "size": "Large", "color": color}),
 		}},
@@ -199,31 +202,35 @@ func alertContainer(a Alert) map[string]any {
 		}
 	}
 	if len(links) > 0 {
-		items = append(items, map[string]any{"type": "ActionSet", "actions": links})
+		items = append(items, map[string]any{kType: "ActionSet", "actions": links})
 	}
-	return map[string]any{"type": "Container", "separator": true, "items": items}
+	return map[string]any{kType: "Container", "separator": true, "items": items}
 }
+
+// Adaptive Card property names used many times.
+const (
+	kType  = "type"
+	kTitle = "title"
+)
 
 type fact struct{ title, value string }
 
 func factSet(facts []fact) map[string]any {
 	out := make([]any, len(facts))
 	for i, f := range facts {
-		out[i] = map[string]any{"title": f.title, "value": f.value}
+		out[i] = map[string]any{kTitle: f.title, "value": f.value}
 	}
-	return map[string]any{"type": "FactSet", "facts": out}
+	return map[string]any{kType: "FactSet", "facts": out}
 }
 
 func textBlock(text string, extra map[string]any) map[string]any {
-	tb := map[string]any{"type": "TextBlock", "text": text, "wrap": true}
-	for k, v := range extra {
-		tb[k] = v
-	}
+	tb := map[string]any{kType: "TextBlock", "text": text, "wrap": true}
+	maps.Copy(tb, extra)
 	return tb
 }
 
 func openURL(title, u string) map[string]any {
-	return map[string]any{"type": "Action.OpenUrl", "title": title, "url": u}
+	return map[string]any{kType: "Action.OpenUrl", kTitle: title, "url": u}
 }
 
 // safeURL accepts only absolute http(s) URLs: a card link is clicked by people.
@@ -251,7 +258,7 @@ var TemplateFuncs = template.FuncMap{
 	"join":     func(sep string, s []string) string { return strings.Join(s, sep) },
 	"upper":    strings.ToUpper,
 	"lower":    strings.ToLower,
-	"title":    title,
+	kTitle:     title,
 	"truncate": func(n int, s string) string { return truncate(s, n) },
 }
 
@@ -342,12 +349,7 @@ func title(s string) string {
 }
 
 func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(m))
 }
 
 func labelString(m map[string]string) string {

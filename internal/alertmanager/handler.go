@@ -159,8 +159,7 @@ func (h *handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return "", "", reject(http.StatusRequestEntityTooLarge, ReasonTooLarge, "the body is larger than %d bytes", h.o.MaxBodyBytes)
 		}
 		return "", "", reject(http.StatusBadRequest, ReasonMalformed, "reading the body: %v", err)
