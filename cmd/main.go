@@ -134,7 +134,7 @@ func run(f flags) error {
 		return err
 	}
 	f.alertmanager.EnableHTTP2 = f.enableHTTP2
-	if err := alertmanager.AddToManager(mgr, f.alertmanager, alertmanager.Options{
+	if _, err := alertmanager.AddToManager(mgr, f.alertmanager, alertmanager.Options{
 		TokenSecret: f.amTokenSecret, ResolvedTTL: f.amResolvedTTL,
 	}); err != nil {
 		return err

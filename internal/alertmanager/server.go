@@ -31,10 +31,11 @@ func (o ServerOptions) Enabled() bool { return o.BindAddress != "" && o.BindAddr
 const shutdownTimeout = 10 * time.Second
 
 // AddToManager adds the receiver to mgr as a server on every replica (no leader election: the
-// Service sends each notification to any replica, and all of them must answer).
-func AddToManager(mgr ctrl.Manager, so ServerOptions, o Options) error {
+// Service sends each notification to any replica, and all of them must answer). It returns nil
+// when so turns the receiver off.
+func AddToManager(mgr ctrl.Manager, so ServerOptions, o Options) (*Server, error) {
 	if !so.Enabled() {
-		return nil
+		return nil, nil
 	}
 	if o.Reader == nil {
 		o.Reader = mgr.GetAPIReader()
@@ -44,17 +45,17 @@ func AddToManager(mgr ctrl.Manager, so ServerOptions, o Options) error {
 	}
 	srv, err := NewServer(so, NewHandler(o))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if w, ok := srv.watcher(); ok {
 		if err := mgr.Add(w); err != nil {
-			return fmt.Errorf("adding the receiver's certificate watcher: %w", err)
+			return nil, fmt.Errorf("adding the receiver's certificate watcher: %w", err)
 		}
 	}
 	if err := mgr.Add(srv.Server); err != nil {
-		return fmt.Errorf("adding the Alertmanager receiver: %w", err)
+		return nil, fmt.Errorf("adding the Alertmanager receiver: %w", err)
 	}
-	return nil
+	return srv, nil
 }
 
 // Server is the receiver's listener and HTTP server.
