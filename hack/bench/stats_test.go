@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/teams-operator/teams-operator/internal/emulator"
+)
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func TestPercentileNearestRank(t *testing.T) {
+	g := NewWithT(t)
+	var ds []time.Duration
+	for i := 1; i <= 100; i++ {
+		ds = append(ds, ms(i))
+	}
+	g.Expect(percentile(ds, 50)).To(Equal(ms(50)))
+	g.Expect(percentile(ds, 95)).To(Equal(ms(95)))
+	g.Expect(percentile(ds, 99)).To(Equal(ms(99)))
+	g.Expect(percentile(ds, 100)).To(Equal(ms(100)))
+	g.Expect(percentile(ds[:3], 50)).To(Equal(ms(2)), "ceil(1.5) = 2nd of 3")
+	g.Expect(percentile(ds[:1], 99)).To(Equal(ms(1)))
+	g.Expect(percentile(nil, 50)).To(BeZero())
+}
+
+func TestLatenciesSortsAndRounds(t *testing.T) {
+	g := NewWithT(t)
+	l := latencies([]time.Duration{ms(300), 1500 * time.Microsecond, ms(200), ms(100)})
+	g.Expect(*l).To(Equal(Latency{Count: 4, P50Ms: 100, P95Ms: 300, P99Ms: 300, MaxMs: 300}))
+	g.Expect(latencies(nil)).To(BeNil())
+	g.Expect(latencies([]time.Duration{1500 * time.Microsecond}).P50Ms).To(Equal(1.5))
+}
+
+func TestSteadyRateLeavesOutRampAndTail(t *testing.T) {
+	g := NewWithT(t)
+	t0 := time.Unix(1000, 0)
+	var times []time.Time
+	// A slow start (10 events over 10 s), 81 events at 40/s, a slow tail (10 over 10 s).
+	for i := range 10 {
+		times = append(times, t0.Add(time.Duration(i)*time.Second))
+	}
+	mid := t0.Add(10 * time.Second)
+	for i := range 81 {
+		times = append(times, mid.Add(time.Duration(i)*25*time.Millisecond))
+	}
+	tail := mid.Add(2 * time.Second)
+	for i := 1; i <= 10; i++ {
+		times = append(times, tail.Add(time.Duration(i)*time.Second))
+	}
+	// Shuffled input: the function sorts.
+	times[0], times[50] = times[50], times[0]
+	rate, window := steadyRate(times, steadyFrom, steadyTo)
+	g.Expect(rate).To(BeNumerically("~", 40, 0.01))
+	g.Expect(window).To(Equal(2 * time.Second))
+	whole, _ := steadyRate(times, 0, 1)
+	g.Expect(whole).To(BeNumerically("~", 100.0/22, 0.01))
+
+	r, w := steadyRate(times[:1], 0.1, 0.9)
+	g.Expect(r).To(BeZero())
+	g.Expect(w).To(BeZero())
+	r, _ = steadyRate([]time.Time{t0, t0, t0}, 0, 1)
+	g.Expect(r).To(BeZero(), "no time passed")
+}
+
+func TestMaxInWindowIsHalfOpen(t *testing.T) {
+	g := NewWithT(t)
+	t0 := time.Unix(1000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	// Exactly one second apart: never in the same window (t-1s, t].
+	g.Expect(maxInSecond([]time.Time{at(0), at(time.Second), at(2 * time.Second)})).To(Equal(1))
+	g.Expect(maxInSecond([]time.Time{at(0), at(ms(999)), at(ms(1500)), at(ms(1600))})).To(Equal(3))
+	var even []time.Time
+	for i := range 500 {
+		even = append(even, at(time.Duration(i)*time.Second/48))
+	}
+	g.Expect(maxInSecond(even)).To(Equal(48))
+	g.Expect(maxInSecond(nil)).To(BeZero())
+}
+
+func TestJournalStatsAndRates(t *testing.T) {
+	g := NewWithT(t)
+	t0 := time.Unix(1000, 0)
+	var entries []emulator.JournalEntry
+	entries = append(entries, emulator.JournalEntry{API: "entra", Operation: "token", Status: 200, Time: t0})
+	for i := range 100 {
+		entries = append(entries, emulator.JournalEntry{API: "botframework", Operation: "sendActivity", Status: 201,
+			Time: t0.Add(time.Duration(i) * 20 * time.Millisecond)})
+	}
+	entries = append(entries, emulator.JournalEntry{API: "botframework", Operation: "sendActivity", Status: 429, Time: t0})
+	accepted, throttled, byAPI := journalStats(entries)
+	g.Expect(accepted).To(HaveLen(100))
+	g.Expect(throttled).To(Equal(1))
+	g.Expect(byAPI).To(Equal(map[string]int{"entra": 1, "botframework": 101}))
+	g.Expect(sumCounts(byAPI)).To(Equal(102))
+
+	r := &Run{}
+	r.fillRates(accepted, accepted, 50)
+	g.Expect(r.ConnectorCallsPerSecond).To(Equal(50.0))
+	g.Expect(r.MessagesPerSecond).To(Equal(50.0))
+	g.Expect(r.UtilisationPercent).To(Equal(100.0))
+	g.Expect(r.MaxCallsIn1s).To(Equal(50))
+}
+
+func TestWritesPerMessage(t *testing.T) {
+	g := NewWithT(t)
+	w := writeCounts{messages: 7000, events: 2500}.minus(writeCounts{messages: 1000, events: 500}, 2000)
+	g.Expect(*w).To(Equal(Writes{Messages: 6000, Bench: 2000, PerMessage: 3, ManagerPerMessage: 2, Events: 2000, EventsPerMessage: 1}))
+}
+
+const sampleMetrics = `# HELP apiserver_request_total Counter of apiserver requests.
+# TYPE apiserver_request_total counter
+apiserver_request_total{code="201",resource="proactivemessages",subresource="",verb="POST"} 2000
+apiserver_request_total{code="200",resource="proactivemessages",subresource="status",verb="PATCH"} 3900
+apiserver_request_total{code="409",resource="proactivemessages",subresource="",verb="PATCH"} 12
+apiserver_request_total{code="200",resource="proactivemessages",subresource="",verb="GET"} 2100
+apiserver_request_total{code="201",resource="events",subresource="",verb="POST"} 2000
+# TYPE go_memstats_heap_alloc_bytes gauge
+go_memstats_heap_alloc_bytes 4.194304e+07
+`
+
+func TestMetricsSum(t *testing.T) {
+	g := NewWithT(t)
+	m, err := parseMetrics(strings.NewReader(sampleMetrics))
+	g.Expect(err).NotTo(HaveOccurred())
+	pm := map[string][]string{"resource": {"proactivemessages"}, "verb": writeVerbs}
+	g.Expect(m.sum("apiserver_request_total", pm)).To(Equal(5912.0))
+	g.Expect(m.sum("apiserver_request_total", map[string][]string{"resource": {"events"}})).To(Equal(2000.0))
+	g.Expect(m.sum("apiserver_request_total", nil)).To(Equal(10012.0))
+	g.Expect(m.sum("go_memstats_heap_alloc_bytes", nil)).To(Equal(41943040.0))
+	g.Expect(m.sum("absent", nil)).To(BeZero())
+
+	_, err = parseMetrics(strings.NewReader("broken{ 1\n"))
+	g.Expect(err).To(HaveOccurred())
+}
+
+func TestProcStatus(t *testing.T) {
+	g := NewWithT(t)
+	status := "Name:\tmanager\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n"
+	g.Expect(procKiB(status, "VmRSS:")).To(Equal(102400.0))
+	g.Expect(procKiB(status, "VmHWM:")).To(Equal(204800.0))
+	g.Expect(procKiB(status, "VmSwap:")).To(BeZero())
+}
+
+func TestReportJSONAndTable(t *testing.T) {
+	g := NewWithT(t)
+	thr := 0.0
+	rep := &Report{
+		Config: Config{Messages: 2000, Users: 500, Channels: 5, AppRPS: 50, LatencyMs: 80, MaxSendRPS: 48},
+		Operator: &Run{Messages: 2000, Delivered: 2000, MessagesPerSecond: 47.5, UtilisationPercent: 95, OperatorThrottled: &thr,
+			Latency: &Latency{Count: 2000, P50Ms: 100}},
+		Direct:           &Run{Messages: 2000, Delivered: 2000, MessagesPerSecond: 47.9},
+		OperatorToDirect: 0.992,
+		ManagerMemory:    &Memory{RSSMiB: 80},
+	}
+	path := filepath.Join(t.TempDir(), "sub", "bench.json")
+	g.Expect(writeJSON(path, rep)).To(Succeed())
+	b, err := os.ReadFile(path)
+	g.Expect(err).NotTo(HaveOccurred())
+	var back map[string]any
+	g.Expect(json.Unmarshal(b, &back)).To(Succeed())
+	g.Expect(back).To(HaveKeyWithValue("operatorToDirect", 0.992))
+	g.Expect(back["operator"]).To(HaveKeyWithValue("utilisationPercent", 95.0))
+	g.Expect(back["operator"]).To(HaveKeyWithValue("operatorThrottled", 0.0))
+	g.Expect(back["operator"].(map[string]any)["latency"]).To(HaveKeyWithValue("p50Ms", 100.0))
+	g.Expect(back).NotTo(HaveKey("scale"))
+
+	var out bytes.Buffer
+	g.Expect(printTable(&out, rep)).To(Succeed())
+	g.Expect(out.String()).To(ContainSubstring("47.50 messages/s"))
+	g.Expect(out.String()).To(ContainSubstring("95.0% of 50/s"))
+	g.Expect(out.String()).To(MatchRegexp(`operator/direct\s+0\.992`))
+}
+
+func TestOptionsValidate(t *testing.T) {
+	g := NewWithT(t)
+	o, err := parseFlags(nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(o.messages).To(Equal(2000))
+	g.Expect(o.users).To(Equal(500))
+	g.Expect(o.channels).To(Equal(5))
+
+	_, err = parseFlags([]string{"--messages", "0", "--users", "0", "--channels", "0"})
+	g.Expect(err).To(MatchError(ContainSubstring("--messages must be positive")))
+	g.Expect(err).To(MatchError(ContainSubstring("not both zero")))
+	_, err = parseFlags([]string{"--scale", "--messages", "100", "--scale-sent", "80", "--scale-scheduled", "30"})
+	g.Expect(err).To(MatchError(ContainSubstring("must not be negative and fit in --messages (100)")))
+	o, err = parseFlags([]string{"--manager-args", " --message-workers 16  --zap-log-level=error "})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(o.managerArgs).To(Equal([]string{"--message-workers", "16", "--zap-log-level=error"}))
+}
+
+func TestScaleKinds(t *testing.T) {
+	g := NewWithT(t)
+	b := &bench{o: options{messages: 10, scaleSent: 3, scaleScheduled: 2}}
+	var kinds []scaleKind
+	for i := range 10 {
+		kinds = append(kinds, b.scaleKind(i))
+	}
+	g.Expect(kinds).To(Equal([]scaleKind{restored, restored, restored, restored, restored, scheduled, scheduled, sent, sent, sent}))
+}
+
+func TestStatCPUSeconds(t *testing.T) {
+	g := NewWithT(t)
+	// pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+	line := "4242 (my manager) S 1 4242 4242 0 -1 4194560 1000 0 0 0 1250 250 0 0 20 0 12 0 100 0 0\n"
+	cpu, err := statCPUSeconds(line)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cpu).To(Equal(15.0))
+	_, err = statCPUSeconds("garbage")
+	g.Expect(err).To(HaveOccurred())
+}
+
+func TestHistogramMean(t *testing.T) {
+	g := NewWithT(t)
+	const h = `# TYPE controller_runtime_reconcile_time_seconds histogram
+controller_runtime_reconcile_time_seconds_bucket{controller="proactivemessage",le="+Inf"} %d
+controller_runtime_reconcile_time_seconds_sum{controller="proactivemessage"} %g
+controller_runtime_reconcile_time_seconds_count{controller="proactivemessage"} %d
+controller_runtime_reconcile_time_seconds_bucket{controller="conversationtarget",le="+Inf"} 5
+controller_runtime_reconcile_time_seconds_sum{controller="conversationtarget"} 100
+controller_runtime_reconcile_time_seconds_count{controller="conversationtarget"} 5
+`
+	parse := func(count int, sum float64) metrics {
+		m, err := parseMetrics(strings.NewReader(fmt.Sprintf(h, count, sum, count)))
+		g.Expect(err).NotTo(HaveOccurred())
+		return m
+	}
+	before, after := parse(10, 1), parse(110, 21)
+	pm := map[string][]string{"controller": {"proactivemessage"}}
+	g.Expect(meanMs(before, after, "controller_runtime_reconcile_time_seconds", pm)).To(Equal(200.0))
+	g.Expect(meanMs(after, after, "controller_runtime_reconcile_time_seconds", pm)).To(BeZero(), "no new samples")
+	sum, count := after.histogram("controller_runtime_reconcile_time_seconds", nil)
+	g.Expect(sum).To(Equal(121.0))
+	g.Expect(count).To(Equal(uint64(115)))
+}
