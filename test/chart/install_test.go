@@ -59,7 +59,11 @@ func TestHelmInstall(t *testing.T) {
 		{"create", "", "events", "", ns, true},
 		{"create", "authentication.k8s.io", "tokenreviews", "", "", true},
 		{"create", "authorization.k8s.io", "subjectaccessreviews", "", "", true},
-		{"get", "", "configmaps", "", ns, false},
+		// The Alertmanager receiver reads a card template ConfigMap by name; it never lists or watches them.
+		{"get", "", "configmaps", "", "platform", true},
+		{"list", "", "configmaps", "", ns, false},
+		{"watch", "", "configmaps", "", "", false},
+		{"create", "teams.operator.dev", "proactivemessages", "", "platform", true},
 		{"create", "", "pods", "", ns, false},
 	}
 	// The authorizer follows RBAC changes through an informer, so the new bindings apply eventually.

@@ -61,6 +61,7 @@ func renderCases() map[string]renderCase {
 				g.Expect(r.args).NotTo(ContainElement(HavePrefix("--max-send-rps")), "the manager's default rate")
 				g.Expect(r.args).NotTo(ContainElement(HavePrefix("--message-workers")), "the manager's default")
 				g.Expect(r.args).NotTo(ContainElement(HavePrefix("--authority-host")))
+				g.Expect(r.args).NotTo(ContainElement(HavePrefix("--alertmanager-")), "the receiver is off by default")
 				g.Expect(r.kinds()).To(And(
 					HaveKeyWithValue("CustomResourceDefinition", 3),
 					HaveKeyWithValue("Deployment", 1),
@@ -158,6 +159,53 @@ func renderCases() map[string]renderCase {
 				np := r.get("NetworkPolicy", "teams-operator")
 				g.Expect(np).NotTo(BeNil())
 				g.Expect(np.Object["spec"]).To(HaveKeyWithValue("ingress", BeEmpty()))
+			},
+		},
+		"alertmanager receiver over TLS": {
+			values: valueSet{release: "teams-operator", namespace: "receiver",
+				files: []string{"values-alertmanager.yaml"}},
+			check: func(g Gomega, r rendered) {
+				g.Expect(r.args).To(ContainElements(
+					"--alertmanager-bind-address=:9443", "--alertmanager-token-secret=teams-webhook",
+					"--alertmanager-resolved-ttl=12h", "--alertmanager-cert-path=/etc/teams-operator/alertmanager-tls"))
+				c := r.deploy.Spec.Template.Spec.Containers[0]
+				g.Expect(c.Ports).To(ContainElement(And(HaveField("Name", "alertmanager"), HaveField("ContainerPort", int32(9443)))))
+				g.Expect(c.VolumeMounts).To(ContainElement(And(
+					HaveField("MountPath", "/etc/teams-operator/alertmanager-tls"), HaveField("ReadOnly", true))))
+				g.Expect(r.deploy.Spec.Template.Spec.Volumes).To(ContainElement(
+					HaveField("Secret.SecretName", "alertmanager-receiver-tls")))
+				svc := r.get("Service", "teams-operator-alertmanager")
+				g.Expect(svc).NotTo(BeNil())
+				g.Expect(svc.Object["spec"]).To(And(
+					HaveKeyWithValue("ports", ConsistOf(And(HaveKeyWithValue("name", "https"),
+						HaveKeyWithValue("port", BeNumerically("==", 9443)), HaveKeyWithValue("targetPort", "alertmanager")))),
+					// Every replica answers: the selector is not narrowed to the leader.
+					HaveKeyWithValue("selector", Equal(map[string]any{
+						"app.kubernetes.io/name": "teams-operator", "app.kubernetes.io/instance": "teams-operator"}))))
+				np := r.get("NetworkPolicy", "teams-operator")
+				g.Expect(np).NotTo(BeNil())
+				g.Expect(np.Object["spec"]).To(HaveKeyWithValue("ingress", ConsistOf(
+					HaveKeyWithValue("ports", ConsistOf(HaveKeyWithValue("port", "metrics"))),
+					And(HaveKeyWithValue("ports", ConsistOf(HaveKeyWithValue("port", "alertmanager"))),
+						HaveKeyWithValue("from", ConsistOf(HaveKeyWithValue("namespaceSelector",
+							HaveKeyWithValue("matchLabels", HaveKeyWithValue("kubernetes.io/metadata.name", "monitoring")))))),
+				)))
+			},
+		},
+		"alertmanager receiver, plain HTTP, no metrics": {
+			values: valueSet{release: "teams-operator", namespace: "receiver-http", set: []string{
+				"alertmanager.enabled=true", "metrics.enabled=false", "networkPolicy.enabled=true",
+			}},
+			check: func(g Gomega, r rendered) {
+				g.Expect(r.args).To(ContainElements("--alertmanager-bind-address=:9443",
+					"--alertmanager-token-secret=alertmanager-webhook", "--alertmanager-resolved-ttl=24h"))
+				g.Expect(r.args).NotTo(ContainElement(HavePrefix("--alertmanager-cert-path")))
+				svc := r.get("Service", "teams-operator-alertmanager")
+				g.Expect(svc).NotTo(BeNil())
+				g.Expect(svc.Object["spec"]).To(HaveKeyWithValue("ports", ConsistOf(HaveKeyWithValue("name", "http"))))
+				np := r.get("NetworkPolicy", "teams-operator")
+				g.Expect(np.Object["spec"]).To(HaveKeyWithValue("ingress", ConsistOf(
+					HaveKeyWithValue("ports", ConsistOf(HaveKeyWithValue("port", "alertmanager"))))))
 			},
 		},
 		"observability and network policy": {

@@ -53,10 +53,15 @@ func TestValuesRejected(t *testing.T) {
 		"secret and certificate": {set: []string{"defaultCredentials.create=true", "defaultCredentials.tenantId=t",
 			"defaultCredentials.clientId=c", "defaultCredentials.clientSecret=s", "defaultCredentials.tlsCrt=c",
 			"defaultCredentials.tlsKey=k"}, want: "not both"},
-		"invalid Secret name":   {set: []string{"defaultCredentials.secretName=Not_A_Name"}, want: "secretName"},
-		"extra arg not a flag":  {set: []string{"extraArgs[0]=leader-elect"}, want: "extraArgs"},
-		"metrics port too high": {set: []string{"metrics.port=70000"}, want: "port"},
-		"metrics on probe port": {set: []string{"metrics.port=8081"}, want: "port"},
+		"invalid Secret name":         {set: []string{"defaultCredentials.secretName=Not_A_Name"}, want: "secretName"},
+		"extra arg not a flag":        {set: []string{"extraArgs[0]=leader-elect"}, want: "extraArgs"},
+		"metrics port too high":       {set: []string{"metrics.port=70000"}, want: "port"},
+		"metrics on probe port":       {set: []string{"metrics.port=8081"}, want: "port"},
+		"receiver on probe port":      {set: []string{"alertmanager.enabled=true", "alertmanager.port=8081"}, want: "port"},
+		"receiver on metrics port":    {set: []string{"alertmanager.enabled=true", "alertmanager.port=8443"}, want: "alertmanager.port must differ from metrics.port"},
+		"receiver TTL not a duration": {set: []string{"alertmanager.resolvedTTL=1 day"}, want: "resolvedTTL"},
+		"receiver token Secret name":  {set: []string{"alertmanager.tokenSecretName=Bad_Name"}, want: "tokenSecretName"},
+		"receiver TLS Secret name":    {set: []string{"alertmanager.tls.secretName=Bad_Name"}, want: "secretName"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

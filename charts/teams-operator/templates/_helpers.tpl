@@ -75,6 +75,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* Checks that the schema cannot express. */}}
 {{- define "teams-operator.validate" -}}
+{{- if and .Values.alertmanager.enabled .Values.metrics.enabled (eq (int .Values.alertmanager.port) (int .Values.metrics.port)) }}
+{{- fail "alertmanager.port must differ from metrics.port" }}
+{{- end }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "replicaCount > 1 requires leaderElection.enabled: every replica would reconcile and send each message" }}
 {{- end }}
