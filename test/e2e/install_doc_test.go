@@ -38,12 +38,7 @@ var installDocBlocks = []string{"chart", "secret", "first-message", "metrics"}
 // emulator through the chart's cloud.* values (install.md section 5).
 func TestInstallDoc(t *testing.T) {
 	g := NewWithT(t)
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds the control plane")
-	}
-	if _, err := exec.LookPath("kubectl"); err != nil {
-		t.Fatal("kubectl is not on PATH: the test runs the page's kubectl commands")
-	}
+	requireTools(t)
 	repo, err := filepath.Abs(repoRoot)
 	g.Expect(err).NotTo(HaveOccurred())
 	blocks := installTestBlocks(t, filepath.Join(repo, "docs", "install.md"))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,9 +44,7 @@ type documentedMetric struct {
 // the series the scenario must have produced.
 func TestMetrics(t *testing.T) {
 	g := NewWithT(t)
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds the control plane")
-	}
+	requireTools(t)
 	documented := readMetricTables(t, filepath.Join(repoRoot, "docs", "metrics.md"))
 	g.Expect(len(documented)).To(BeNumerically(">=", 10), "docs/metrics.md has its metric tables")
 
@@ -149,6 +148,17 @@ func TestMetrics(t *testing.T) {
 		g.Expect(sampleCount(families["teams_operator_delivery_latency_seconds"])).To(BeEquivalentTo(1),
 			"one delivered message observed")
 	}).WithTimeout(30 * time.Second).Should(Succeed())
+}
+
+// requireTools fails the test when the control plane binaries or kubectl are missing.
+func requireTools(t *testing.T) {
+	t.Helper()
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds the control plane")
+	}
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		t.Fatal("kubectl is not on PATH")
+	}
 }
 
 // readMetricTables parses the tables of docs/metrics.md whose header is "| metric | type | labels | ...".
