@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -62,7 +63,14 @@ type Options struct {
 	Timeout time.Duration
 	// Log is the receiver's logger.
 	Log logr.Logger
+	// Recorder, when set, records a Warning event on the ConversationTarget when a notification
+	// for it is refused for its configuration (a bad template, a card the API server refuses),
+	// so the target's owners see it with kubectl describe.
+	Recorder events.EventRecorder
 }
+
+// RejectedReason is the event reason of a notification refused for the target's configuration.
+const RejectedReason = "AlertmanagerNotificationRejected"
 
 func (o Options) withDefaults() Options {
 	if o.TokenSecret == "" {
@@ -168,18 +176,36 @@ func (h *handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if err != nil {
 		return "", "", reject(http.StatusBadRequest, ReasonMalformed, "%v", err)
 	}
-	if err := h.o.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: target}, &teamsv1alpha1.ConversationTarget{}); err != nil {
+	ct := &teamsv1alpha1.ConversationTarget{}
+	if err := h.o.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: target}, ct); err != nil {
 		if apierrors.IsNotFound(err) {
 			return "", "", reject(http.StatusNotFound, ReasonTargetNotFound, "ConversationTarget %s/%s not found", ns, target)
 		}
 		return "", "", err
 	}
 	want, err := h.render(ctx, p, ns, target, r.URL.Query().Get("template"))
+	var result string
+	if err == nil {
+		result, err = h.upsertWithRetry(ctx, want)
+	}
 	if err != nil {
+		h.warn(ct, err)
 		return "", "", err
 	}
-	result, err := h.upsertWithRetry(ctx, want)
-	return want.Name, result, err
+	return want.Name, result, nil
+}
+
+// warn records a configuration error (422) on the target; other failures are the operator's or
+// the API server's, and the log and metrics have them.
+func (h *handler) warn(ct *teamsv1alpha1.ConversationTarget, err error) {
+	var rej *rejection
+	if !errors.As(err, &rej) {
+		rej = apiRejection(err)
+	}
+	if h.o.Recorder != nil && rej.code == http.StatusUnprocessableEntity {
+		h.o.Recorder.Eventf(ct, nil, corev1.EventTypeWarning, RejectedReason, "Render",
+			"Refused an Alertmanager notification: %s", rej.message)
+	}
 }
 
 // authorize compares the bearer token with the namespace's token Secret. Every failure is the

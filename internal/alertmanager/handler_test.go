@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -48,9 +49,10 @@ func testScheme(t *testing.T) *runtime.Scheme {
 // fixture is the receiver over a fake client holding a target, the token Secret and a
 // template ConfigMap; writes counts the writes that reach the client.
 type fixture struct {
-	client  client.WithWatch
-	handler http.Handler
-	writes  atomic.Int32
+	client   client.WithWatch
+	recorder *events.FakeRecorder
+	handler  http.Handler
+	writes   atomic.Int32
 	// fail, when set, answers every call instead of the fake client.
 	fail atomic.Pointer[error]
 }
@@ -96,7 +98,9 @@ func newFixture(t *testing.T, extra ...client.Object) *fixture {
 				return c.Delete(ctx, obj, opts...)
 			},
 		})
-	f.handler = NewHandler(Options{Reader: f.client, Writer: f.client, ResolvedTTL: time.Hour, MaxBodyBytes: 64 << 10})
+	f.recorder = events.NewFakeRecorder(10)
+	f.handler = NewHandler(Options{Reader: f.client, Writer: f.client, ResolvedTTL: time.Hour, MaxBodyBytes: 64 << 10,
+		Recorder: f.recorder})
 	return f
 }
 
@@ -194,6 +198,12 @@ func TestHandlerRefusals(t *testing.T) {
 			g.Expect(r.body.Message).NotTo(ContainSubstring(testToken))
 			g.Expect(f.writes.Load()).To(BeZero())
 			g.Expect(testutil.ToFloat64(rejectedTotal.WithLabelValues(tc.wantReason))).To(Equal(before + 1))
+			// The target's owners see their configuration errors as events on the target.
+			if tc.wantCode == http.StatusUnprocessableEntity {
+				g.Expect(f.recorder.Events).To(Receive(And(HavePrefix("Warning "+RejectedReason), ContainSubstring(tc.wantMessage))))
+			} else {
+				g.Expect(f.recorder.Events).NotTo(Receive())
+			}
 		})
 	}
 }

@@ -43,6 +43,9 @@ func AddToManager(mgr ctrl.Manager, so ServerOptions, o Options) (*Server, error
 	if o.Writer == nil {
 		o.Writer = mgr.GetClient()
 	}
+	if o.Recorder == nil {
+		o.Recorder = mgr.GetEventRecorder("alertmanager-receiver")
+	}
 	srv, err := NewServer(so, NewHandler(o))
 	if err != nil {
 		return nil, err
