@@ -399,8 +399,13 @@ func (t *tracker) failure() error {
 	return fmt.Errorf("%d messages ended undelivered, e.g. %s: %s", len(names), names[0], t.ended[names[0]])
 }
 
-// writeCounts are kube-apiserver write requests counted so far.
-type writeCounts struct{ messages, events float64 }
+// writeCounts are kube-apiserver write requests counted so far, and the time the API server
+// spent on the ProactiveMessage writes.
+type writeCounts struct {
+	messages, events float64
+	seconds          float64
+	timed            uint64
+}
 
 var writeVerbs = []string{"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE", "DELETECOLLECTION"}
 
@@ -410,18 +415,25 @@ func (b *bench) apiWrites(ctx context.Context) (writeCounts, error) {
 	if err != nil {
 		return writeCounts{}, fmt.Errorf("reading the kube-apiserver's metrics: %w", err)
 	}
-	return writeCounts{
-		messages: m.sum(total, map[string][]string{"resource": {"proactivemessages"}, "verb": writeVerbs}),
+	pm := map[string][]string{"resource": {"proactivemessages"}, "verb": writeVerbs}
+	w := writeCounts{
+		messages: m.sum(total, pm),
 		events:   m.sum(total, map[string][]string{"resource": {"events"}, "verb": writeVerbs}),
-	}, nil
+	}
+	w.seconds, w.timed = m.histogram("apiserver_request_duration_seconds", pm)
+	return w, nil
 }
 
 // minus is the writes since before, per message; bench is how many of them the bench made.
 func (w writeCounts) minus(before writeCounts, bench int) *Writes {
 	msgs, events := int(w.messages-before.messages), int(w.events-before.events)
 	n := float64(bench)
+	var mean float64
+	if w.timed > before.timed {
+		mean = round(1000*(w.seconds-before.seconds)/float64(w.timed-before.timed), 1)
+	}
 	return &Writes{
-		Messages: msgs, Bench: bench, Events: events,
+		Messages: msgs, Bench: bench, Events: events, MeanMs: mean,
 		PerMessage:        round(ratio(float64(msgs), n), 3),
 		ManagerPerMessage: round(ratio(float64(msgs-bench), n), 3),
 		EventsPerMessage:  round(ratio(float64(events), n), 3),

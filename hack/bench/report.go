@@ -101,6 +101,9 @@ type Writes struct {
 	// Events are Event writes (the manager records one per delivery).
 	Events           int     `json:"events"`
 	EventsPerMessage float64 `json:"eventsPerMessage"`
+	// MeanMs is the API server's mean time for a ProactiveMessage write
+	// (apiserver_request_duration_seconds).
+	MeanMs float64 `json:"meanMs"`
 }
 
 // ManagerStats explain where the manager's time went while it delivered the messages.
@@ -253,8 +256,8 @@ func printRun(row func(string, string, ...any), name string, o *Run, appRPS int)
 	row("  throttled", "%s", thr)
 	row("  Microsoft calls", "%.3f per message %v", o.MicrosoftCallsPerMessage, o.MicrosoftCalls)
 	if w := o.APIServerWrites; w != nil {
-		row("  API-server writes", "%.2f per message (manager %.2f, bench creates %d); events %.2f per message",
-			w.PerMessage, w.ManagerPerMessage, w.Bench, w.EventsPerMessage)
+		row("  API-server writes", "%.2f per message (manager %.2f, bench creates %d), %.0f ms each on average; "+
+			"events %.2f per message", w.PerMessage, w.ManagerPerMessage, w.Bench, w.MeanMs, w.EventsPerMessage)
 	}
 	if m := o.Manager; m != nil {
 		row("  manager", "CPU %.1f s (%.1f ms per message); %d reconciles of %.0f ms on average",

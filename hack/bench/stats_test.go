@@ -112,8 +112,10 @@ func TestJournalStatsAndRates(t *testing.T) {
 
 func TestWritesPerMessage(t *testing.T) {
 	g := NewWithT(t)
-	w := writeCounts{messages: 7000, events: 2500}.minus(writeCounts{messages: 1000, events: 500}, 2000)
-	g.Expect(*w).To(Equal(Writes{Messages: 6000, Bench: 2000, PerMessage: 3, ManagerPerMessage: 2, Events: 2000, EventsPerMessage: 1}))
+	w := writeCounts{messages: 7000, events: 2500, seconds: 130, timed: 7000}.
+		minus(writeCounts{messages: 1000, events: 500, seconds: 10, timed: 1000}, 2000)
+	g.Expect(*w).To(Equal(Writes{Messages: 6000, Bench: 2000, PerMessage: 3, ManagerPerMessage: 2, Events: 2000,
+		EventsPerMessage: 1, MeanMs: 20}))
 }
 
 const sampleMetrics = `# HELP apiserver_request_total Counter of apiserver requests.
