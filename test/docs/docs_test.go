@@ -1,5 +1,5 @@
 // Package docs keeps the documentation honest about the code: every condition and event reason the
-// operator can set, and every classification of a Microsoft answer, has an entry in
+// operator can set (controllers and the Alertmanager receiver), and every classification of a Microsoft answer, has an entry in
 // docs/troubleshooting.md, and every entry there names a reason that still exists.
 package docs
 
@@ -37,9 +37,15 @@ func TestTroubleshootingCoversEveryReason(t *testing.T) {
 			reasons[value] = "msapi." + name
 		}
 	}
-	// The controllers' own reason constants and the reasons of the events they record.
-	files, err := filepath.Glob(filepath.Join(repoRoot, "internal", "controller", "*.go"))
-	g.Expect(err).NotTo(HaveOccurred())
+	// The reason constants of the controllers and of the Alertmanager receiver, and the reasons of the events
+	// they record.
+	var files []string
+	for _, pkg := range []string{"controller", "alertmanager"} {
+		fs, err := filepath.Glob(filepath.Join(repoRoot, "internal", pkg, "*.go"))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(fs).NotTo(BeEmpty(), "internal/%s", pkg)
+		files = append(files, fs...)
+	}
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
