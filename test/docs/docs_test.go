@@ -52,7 +52,7 @@ func TestTroubleshootingCoversEveryReason(t *testing.T) {
 		}
 		for name, value := range stringConsts(t, f) {
 			if strings.HasSuffix(name, "Reason") {
-				reasons[value] = "controller." + name
+				reasons[value] = filepath.Base(filepath.Dir(f)) + "." + name
 			}
 		}
 		for _, r := range eventReasons(t, f) {
