@@ -42,7 +42,7 @@ const (
 
 // TestAlertmanagerBridge runs a real Alertmanager with docs/alertmanager.md's configuration
 // against the manager binary's receiver over TLS: a firing alert becomes exactly one Teams message,
-// and resolving it edits that message.
+// resolving it edits that message, and firing again posts a new one.
 func TestAlertmanagerBridge(t *testing.T) {
 	g := NewWithT(t)
 	amBin, err := exec.LookPath("prometheus-alertmanager")
@@ -147,8 +147,20 @@ func TestAlertmanagerBridge(t *testing.T) {
 	g.Expect(pm.Status.Phase).To(Equal(teamsv1alpha1.PhaseDelivered))
 	g.Expect(pm.Status.ActivityID).To(Equal(first.ActivityID))
 
+	// The same alert firing again is a new incident: a new Teams message, the resolved one stays.
+	delete(alert, "endsAt")
+	alert["startsAt"] = time.Now().UTC().Format(time.RFC3339)
+	amPostAlert(t, ctx, amAddr, alert)
+	g.Eventually(func(g Gomega) {
+		msgs := channel()
+		g.Expect(msgs).To(HaveLen(2))
+		g.Expect(msgs[0].ActivityID).To(Equal(first.ActivityID))
+		g.Expect(string(msgs[0].Activity)).To(ContainSubstring("RESOLVED:1 HighLatency"))
+		g.Expect(string(msgs[1].Activity)).To(ContainSubstring("FIRING:1 HighLatency"))
+	}).WithTimeout(90*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), "the refiring alert has no new message")
+
 	metrics := amScrape(t, ctx, mgr.MetricsURL)
-	g.Expect(metrics).To(ContainSubstring(`teams_operator_alertmanager_notifications_total{result="created"} 1`))
+	g.Expect(metrics).To(ContainSubstring(`teams_operator_alertmanager_notifications_total{result="created"} 2`))
 	g.Expect(metrics).To(MatchRegexp(`teams_operator_alertmanager_notifications_total\{result="updated"\} [1-9]`))
 	g.Expect(metrics).To(ContainSubstring(`teams_operator_alertmanager_notifications_total{result="rejected"} 0`))
 	g.Expect(metrics).NotTo(ContainSubstring(token))
