@@ -42,6 +42,7 @@ func init() {
 type flags struct {
 	metricsAddr, probeAddr     string
 	leaderElect, secureMetrics bool
+	leaderElectionNamespace    string
 	enableHTTP2                bool
 	metricsCertPath            string
 	metricsCertName            string
@@ -63,6 +64,8 @@ func parseFlags() (flags, zap.Options) {
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false,
 		"Enable leader election, so only one manager replica is active.")
+	flag.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "",
+		"The namespace of the leader-election Lease; empty: the pod's own namespace (required outside a pod).")
 	flag.BoolVar(&f.secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS with authentication and authorization; false serves plain HTTP.")
 	flag.BoolVar(&f.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server.")
@@ -125,6 +128,7 @@ func run(f flags) error {
 		HealthProbeBindAddress:        f.probeAddr,
 		LeaderElection:                f.leaderElect,
 		LeaderElectionID:              "teams-operator.teams.operator.dev",
+		LeaderElectionNamespace:       f.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {

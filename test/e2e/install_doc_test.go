@@ -32,10 +32,10 @@ var installDocBlocks = []string{"chart", "secret", "first-message", "metrics"}
 //
 // envtest has no kubelet, so the chart's Deployment never runs a pod. The test runs the manager binary
 // instead, with the arguments of the Deployment the chart created and a token of the chart's service
-// account, so the chart's RBAC is what the manager has. Three differences, each because there is no pod:
-// the bind addresses are free loopback ports, --leader-elect is left out (controller-runtime finds the
-// leader election namespace only in a pod's service account files), and the endpoints point at the
-// emulator through the chart's cloud.* values (install.md section 5).
+// account, so the chart's RBAC is what the manager has, leader election included. Three differences, each
+// because there is no pod: the bind addresses are free loopback ports, --leader-election-namespace names the
+// release namespace (in a pod controller-runtime reads it from the service account files), and the
+// endpoints point at the emulator through the chart's cloud.* values (install.md section 5).
 func TestInstallDoc(t *testing.T) {
 	g := NewWithT(t)
 	requireTools(t)
@@ -188,11 +188,13 @@ func chartManagerArgs(t *testing.T, env *harness.Env) ([]string, *corev1.Service
 	var args []string
 	for _, a := range pod.Containers[0].Args {
 		flagName, _, _ := strings.Cut(a, "=")
-		if slices.Contains([]string{"--metrics-bind-address", "--health-probe-bind-address", "--leader-elect"}, flagName) {
+		if slices.Contains([]string{"--metrics-bind-address", "--health-probe-bind-address"}, flagName) {
 			continue
 		}
 		args = append(args, a)
 	}
+	g.Expect(args).To(ContainElement("--leader-elect"), "the chart's default: one active replica")
+	args = append(args, "--leader-election-namespace="+deploy.Namespace)
 	g.Expect(args).To(ContainElement("--default-credentials=teams-operator-system/teams-credentials"))
 	g.Expect(args).To(ContainElement("--graph-endpoint="+env.EmulatorServer.URL), "the chart passes the endpoints")
 	return args, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: deploy.Namespace,
