@@ -54,9 +54,16 @@ func TestTokenOutage(t *testing.T) {
 	warm := batch("a-", nil)
 	s.settled(warm, 2*time.Minute)
 
-	outageStart := time.Now()
-	s.env.Emulator.AddFault(emulator.Fault{API: "entra", Operation: "token", Status: 503, Duration: tokenOutage})
-	outageEnd := outageStart.Add(tokenOutage)
+	id := s.env.Emulator.AddFault(emulator.Fault{API: "entra", Operation: "token", Status: 503, Duration: tokenOutage})
+	// The outage as the emulator keeps it, to compare with its journal's times.
+	var outageStart, outageEnd time.Time
+	for _, f := range s.env.Emulator.Faults() {
+		if f.ID == id {
+			outageEnd = *f.Expires
+			outageStart = outageEnd.Add(-tokenOutage)
+		}
+	}
+	s.g.Expect(outageEnd).NotTo(BeZero())
 	// Due a token lifetime into the outage: by then the token the manager holds is due for
 	// renewal (at half its life), so these cannot go with it.
 	due := metav1.NewTime(outageStart.Add(tokenLifetime))
