@@ -208,6 +208,24 @@ func renderCases() map[string]renderCase {
 					HaveKeyWithValue("ports", ConsistOf(HaveKeyWithValue("port", "alertmanager"))))))
 			},
 		},
+		"metrics certificate from a Secret": {
+			values: valueSet{release: "teams-operator", namespace: "metrics-tls",
+				files: []string{"values-metrics-tls.yaml"}},
+			check: func(g Gomega, r rendered) {
+				g.Expect(r.args).To(ContainElements("--metrics-bind-address=:8443",
+					"--metrics-cert-path=/etc/teams-operator/metrics-tls"))
+				g.Expect(r.deploy.Spec.Template.Spec.Containers[0].VolumeMounts).To(ContainElement(And(
+					HaveField("MountPath", "/etc/teams-operator/metrics-tls"), HaveField("ReadOnly", true))))
+				g.Expect(r.deploy.Spec.Template.Spec.Volumes).To(ContainElement(
+					HaveField("Secret.SecretName", "teams-operator-metrics-tls")))
+				sm := r.get("ServiceMonitor", "teams-operator")
+				g.Expect(sm).NotTo(BeNil())
+				g.Expect(sm.Object["spec"]).To(HaveKeyWithValue("endpoints", ConsistOf(HaveKeyWithValue("tlsConfig", Equal(map[string]any{
+					"ca":         map[string]any{"secret": map[string]any{"name": "teams-operator-metrics-tls", "key": "ca.crt"}},
+					"serverName": "teams-operator-metrics.metrics-tls.svc",
+				})))))
+			},
+		},
 		"observability and network policy": {
 			values: valueSet{release: "teams-operator", namespace: "observability",
 				files: []string{"values-observability.yaml"}},

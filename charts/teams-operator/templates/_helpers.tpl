@@ -97,3 +97,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+"true" when the metrics endpoint serves the certificate of metrics.tls.secretName, else empty.
+*/}}
+{{- define "teams-operator.metricsTLS" -}}
+{{- if and .Values.metrics.enabled .Values.metrics.secure .Values.metrics.tls.secretName }}true{{ end }}
+{{- end }}
