@@ -66,7 +66,6 @@ func TestSIGKILL(t *testing.T) {
 		names, objs = append(names, n...), append(objs, o)
 	}
 	s.create(objs...)
-
 	t.Logf("%d targets and %d messages created", len(targets), len(names))
 
 	// inFlight[name] counts the sends of the message that a kill left in flight (distinct
