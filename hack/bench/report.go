@@ -73,7 +73,9 @@ type Run struct {
 	ConnectorCallsPerSecond float64 `json:"connectorCallsPerSecond"`
 	// UtilisationPercent is ConnectorCallsPerSecond over the emulator's allowed rate.
 	UtilisationPercent float64 `json:"utilisationPercent"`
-	// MaxCallsIn1s is the most accepted Connector calls in any one-second window.
+	// MaxCallsIn1s is the most accepted Connector calls in any one-second window, by the
+	// journal's times: when the emulator finished a call, after its latency, so a little jitter
+	// can show one more than the limit it applied on arrival.
 	MaxCallsIn1s int `json:"maxCallsIn1s"`
 	// Throttled counts 429 answers in the emulator's journal; OperatorThrottled is the
 	// manager's own teams_operator_api_throttled_total.
