@@ -46,6 +46,8 @@ type ProactiveMessageReconciler struct {
 	DefaultCredentials types.NamespacedName
 	// MaxConcurrentReconciles is the number of workers; zero means DefaultMessageWorkers.
 	MaxConcurrentReconciles int
+
+	unsaved unsavedDeliveries
 }
 
 // messageScope holds what the steps of one reconcile share. done is set by a step that
@@ -64,6 +66,8 @@ type messageScope struct {
 	tenantID       string
 	activity       *botframework.Activity
 	done           bool
+	// sent is the delivery this reconcile recorded, to be remembered until it is written.
+	sent *unsavedDelivery
 	// stale is set when the cache turned out to be behind the API server: everything this
 	// reconcile computed came from an old version, so it writes nothing at all.
 	stale bool
@@ -99,6 +103,7 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		patchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), patchTimeout)
 		defer cancel()
 		patchErr := client.IgnoreNotFound(s.patcher.Patch(patchCtx, msg))
+		r.trackDelivery(msg, s.sent, patchErr)
 		status.Notify(r.Recorder, msg, before)
 		result, retErr = messageSettle(result, errors.Join(retErr, patchErr))
 	}()
@@ -127,6 +132,18 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, err
 	}
 	return lowestRequeue(result, gc), nil
+}
+
+// trackDelivery remembers a delivery whose result could not be written, and forgets it once
+// written.
+func (r *ProactiveMessageReconciler) trackDelivery(msg *teamsv1alpha1.ProactiveMessage, sent *unsavedDelivery, patchErr error) {
+	switch {
+	case sent == nil:
+	case patchErr != nil:
+		r.unsaved.remember(msg.UID, *sent)
+	default:
+		r.unsaved.forget(msg.UID)
+	}
 }
 
 // runSteps runs the steps in order until one is done or fails, and returns the lowest

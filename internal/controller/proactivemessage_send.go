@@ -96,6 +96,8 @@ func (r *ProactiveMessageReconciler) recordOutcome(ctx context.Context, s *messa
 	if err == nil || errors.Is(err, botframework.ErrNoActivityID) {
 		log.Info("Delivered message", "conversationId", conversationID, "activityId", activityID)
 		s.delivered(conversationID, activityID, err != nil)
+		s.sent = &unsavedDelivery{marker: s.msg.GetAnnotations()[teamsv1alpha1.SendAttemptAnnotation],
+			conversationID: conversationID, activityID: activityID, noID: err != nil}
 		return ctrl.Result{}, nil
 	}
 	if apiErr, ok := msapi.AsAPIError(err); ok {

@@ -62,6 +62,12 @@ func (r *ProactiveMessageReconciler) checkAttempt(ctx context.Context, s *messag
 		return ctrl.Result{}, nil
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("sendAttempt", marker)
+	if d, ok := r.unsaved.lookup(s.msg.UID, marker); ok {
+		log.Info("Recording a delivery whose result could not be written before", "activityId", d.activityID)
+		s.delivered(d.conversationID, d.activityID, d.noID)
+		s.sent = &d
+		return ctrl.Result{}, nil
+	}
 	if s.msg.Spec.DeliveryGuarantee == teamsv1alpha1.AtLeastOnce {
 		log.Info("Sending again after a send with an unknown outcome (deliveryGuarantee AtLeastOnce)")
 		s.clearMarker()

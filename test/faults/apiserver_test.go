@@ -20,9 +20,10 @@ const (
 
 // TestAPIServerRestart stops kube-apiserver in the middle of 100 sends and starts it again on
 // the same etcd. The manager runs without leader election (as the chart's single replica may),
-// so it rides the outage out instead of exiting. A send whose result could not be written while
-// the API server was down is an uncertain send like any other: Unknown for AtMostOnce, sent
-// again for AtLeastOnce.
+// so it rides the outage out instead of exiting. It keeps the results it could not write and
+// writes them when the API server is back; a send-attempt marker whose write the API server applied
+// but whose answer was lost is still an uncertain send: Unknown for AtMostOnce, sent again for
+// AtLeastOnce. Since the manager keeps results, runs here show none of either.
 func TestAPIServerRestart(t *testing.T) {
 	t.Parallel()
 	s := start(t, emulator.Options{Latency: 30 * time.Millisecond})
