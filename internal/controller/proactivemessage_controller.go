@@ -50,6 +50,7 @@ type ProactiveMessageReconciler struct {
 	MaxConcurrentReconciles int
 
 	unsaved unsavedDeliveries
+	retries retryWaits
 }
 
 // messageScope holds what the steps of one reconcile share. done is set by a step that
@@ -70,6 +71,8 @@ type messageScope struct {
 	done           bool
 	// sent is the delivery this reconcile recorded, to be remembered until it is written.
 	sent *unsavedDelivery
+	// retryAt is when a send this reconcile saw refused may go again.
+	retryAt time.Time
 	// stale is set when the cache turned out to be behind the API server: everything this
 	// reconcile computed came from an old version, so it writes nothing at all.
 	stale bool
@@ -122,10 +125,14 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		r.checkSchedule, // expiresAt and sendAt
 		r.resolveTarget, // the ConversationTarget must be Ready
 		r.resolveReplyTo,
-		r.waitForTurn, // older messages to the same conversation go first
+		r.waitForTurn,  // older messages to the same conversation go first
+		r.waitForRetry, // Retry-After or the backoff of a refused send
 		r.connect,
 		r.send,
 	)
+	if !s.retryAt.IsZero() {
+		r.retries.set(msg.UID, s.retryAt)
+	}
 	if err != nil || !messagePhaseFinal(msg.Status.Phase) {
 		return result, err
 	}
@@ -136,15 +143,15 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	return lowestRequeue(result, gc), nil
 }
 
-// trackDelivery remembers a delivery whose result could not be written, and forgets it once
-// written.
+// trackDelivery remembers a delivery whose result could not be written, and forgets it after a
+// reconcile whose writes all succeeded: by then the result is written, by that reconcile or,
+// when an earlier one wrote the annotations but not the status, from those annotations.
 func (r *ProactiveMessageReconciler) trackDelivery(msg *teamsv1alpha1.ProactiveMessage, sent *unsavedDelivery, patchErr error) {
 	switch {
-	case sent == nil:
-	case patchErr != nil:
-		r.unsaved.remember(msg.UID, *sent)
-	default:
+	case patchErr == nil:
 		r.unsaved.forget(msg.UID)
+	case sent != nil:
+		r.unsaved.remember(msg.UID, *sent)
 	}
 }
 

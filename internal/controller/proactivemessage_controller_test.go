@@ -423,9 +423,25 @@ var _ = Describe("ProactiveMessage", func() {
 			g.Expect(pmReady(msg).Reason).To(Equal(teamsv1alpha1.ThrottledReason))
 			g.Expect(msg.Annotations).NotTo(HaveKey(teamsv1alpha1.SendAttemptAnnotation), "a refused send leaves no marker")
 		}).WithTimeout(pmTimeout).Should(Succeed())
+		// A change of the target starts a reconcile during the wait: it must not send early.
+		target := &teamsv1alpha1.ConversationTarget{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "busy"}, target)).To(Succeed())
+		patch := client.MergeFrom(target.DeepCopy())
+		target.SetAnnotations(map[string]string{"example.com/touched": "during the wait"})
+		Expect(k8sClient.Patch(ctx, target, patch)).To(Succeed())
 		msg := pmEventuallyPhase(ns, "busy", teamsv1alpha1.PhaseDelivered)
 		Expect(msg.Status.Attempts).To(Equal(int32(2)))
-		Expect(msg.Status.DeliveredAt.Time).To(BeTemporally(">=", msg.CreationTimestamp.Add(time.Second)))
+		var sends []emulator.JournalEntry
+		for _, e := range emu.Requests() {
+			if e.Operation == "sendActivity" && strings.Contains(e.Path, userPart) {
+				sends = append(sends, e)
+			}
+		}
+		Expect(sends).To(HaveLen(2))
+		Expect(sends[0].Status).To(Equal(429))
+		// Retry-After is 2 s; the journal times a request when the emulator finished it.
+		Expect(sends[1].Time.Sub(sends[0].Time)).To(BeNumerically(">=", 1900*time.Millisecond),
+			"the second send waited for Retry-After")
 	})
 
 	It("backs off through 503 bursts and delivers", func() {

@@ -139,6 +139,7 @@ func (s *messageScope) retry(reason, message string, c msapi.Classification) ctr
 	s.msg.Status.Phase = teamsv1alpha1.PhaseSending
 	status.MarkProgressing(s.msg, reason, fmt.Sprintf("%s; retrying in %s", message, wait.Round(time.Millisecond)))
 	s.done = true
+	s.retryAt = time.Now().Add(wait)
 	return ctrl.Result{RequeueAfter: wait}
 }
 
