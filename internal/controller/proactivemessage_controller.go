@@ -49,8 +49,8 @@ type ProactiveMessageReconciler struct {
 	// MaxConcurrentReconciles is the number of workers; zero means DefaultMessageWorkers.
 	MaxConcurrentReconciles int
 
-	unsaved unsavedDeliveries
-	retries retryWaits
+	unsaved perMessage[unsavedDelivery]
+	retries perMessage[time.Time]
 }
 
 // messageScope holds what the steps of one reconcile share. done is set by a step that
@@ -151,7 +151,7 @@ func (r *ProactiveMessageReconciler) trackDelivery(msg *teamsv1alpha1.ProactiveM
 	case patchErr == nil:
 		r.unsaved.forget(msg.UID)
 	case sent != nil:
-		r.unsaved.remember(msg.UID, *sent)
+		r.unsaved.set(msg.UID, *sent)
 	}
 }
 

@@ -62,7 +62,7 @@ func (r *ProactiveMessageReconciler) checkAttempt(ctx context.Context, s *messag
 		return ctrl.Result{}, nil
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("sendAttempt", marker)
-	if d, ok := r.unsaved.lookup(s.msg.UID, marker); ok {
+	if d, ok := r.unsaved.get(s.msg.UID); ok && d.marker == marker {
 		log.Info("Recording a delivery whose result could not be written before", "activityId", d.activityID)
 		s.delivered(d.conversationID, d.activityID, d.noID)
 		s.sent = &d
