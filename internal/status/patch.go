@@ -34,13 +34,31 @@ func NewPatcher(c client.Client, obj client.Object) *Patcher {
 func (p *Patcher) Patch(ctx context.Context, obj client.Object) error {
 	var errs []error
 	if metadataChanged(p.before, obj) {
-		errs = append(errs, p.write(ctx, obj, client.MergeFrom(p.before), false))
+		if err := p.write(ctx, obj, client.MergeFrom(p.before), false); err != nil {
+			errs = append(errs, err)
+		} else {
+			p.before = metadataWritten(p.before, obj)
+		}
 	}
 	if statusChanged(p.before, obj) {
 		errs = append(errs, p.write(ctx, obj, client.MergeFrom(p.before), true))
 	}
 	p.before = obj.DeepCopyObject().(client.Object)
 	return errors.Join(errs...)
+}
+
+// metadataWritten is the snapshot after obj's finalizers and annotations were written: the
+// next patch is computed against it, so it carries neither those fields again nor the
+// resourceVersion the write moved (a merge patch with a resourceVersion is optimistically
+// locked, which a status patch must not be).
+func metadataWritten(before, obj client.Object) client.Object {
+	cp := before.DeepCopyObject().(client.Object)
+	// Copies: a caller that later changes obj's annotation map in place must still see
+	// that change written by the next Patch.
+	cp.SetAnnotations(maps.Clone(obj.GetAnnotations()))
+	cp.SetFinalizers(slices.Clone(obj.GetFinalizers()))
+	cp.SetResourceVersion(obj.GetResourceVersion())
+	return cp
 }
 
 // PatchMetadataLocked persists finalizers and annotations now, failing on a concurrent change
@@ -55,13 +73,7 @@ func (p *Patcher) PatchMetadataLocked(ctx context.Context, obj client.Object) er
 	if err := p.write(ctx, obj, patch, false); err != nil {
 		return err
 	}
-	before := p.before.DeepCopyObject().(client.Object)
-	// Copies: a caller that later changes obj's annotation map in place must still see
-	// that change written by the next Patch.
-	before.SetAnnotations(maps.Clone(obj.GetAnnotations()))
-	before.SetFinalizers(slices.Clone(obj.GetFinalizers()))
-	before.SetResourceVersion(obj.GetResourceVersion())
-	p.before = before
+	p.before = metadataWritten(p.before, obj)
 	return nil
 }
 
