@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -17,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/outcome"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
 
@@ -40,14 +40,12 @@ type ConversationTargetReconciler struct {
 	Interval time.Duration
 }
 
-// targetScope holds what the steps of one reconcile share. halted is set by a step that
-// decided the outcome of this reconcile (a failure or a wait); later steps do not run.
+// targetScope holds what the steps of one reconcile share.
 type targetScope struct {
 	target     *teamsv1alpha1.ConversationTarget
 	clients    *Clients
 	serviceURL string
 	tenantID   string
-	halted     bool
 }
 
 // +kubebuilder:rbac:groups=teams.operator.dev,resources=conversationtargets,verbs=get;list;watch;update;patch
@@ -67,27 +65,9 @@ func (r *ConversationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	if target.Status.ConversationID != "" && status.IsReady(target) {
 		return ctrl.Result{}, nil
 	}
-	patcher := status.NewPatcher(r.Client, target)
-	before := status.ReadyCondition(target).DeepCopy()
-	if before != nil && before.ObservedGeneration != target.Generation {
-		before = nil // a new spec: its outcome is news even if it matches the old one's
-	}
-	defer func() {
-		status.Finalize(target)
-		patchErr := client.IgnoreNotFound(patcher.Patch(ctx, target))
-		if apierrors.IsConflict(patchErr) {
-			patchErr = nil
-			if retErr == nil {
-				result = ctrl.Result{RequeueAfter: time.Second}
-			}
-		}
-		if patchErr == nil {
-			status.Notify(r.Recorder, target, before)
-		}
-		if retErr = errors.Join(retErr, patchErr); retErr != nil {
-			result = ctrl.Result{}
-		}
-	}()
+	f := outcome.Begin(r.Client, r.Recorder, target)
+	f.NewGenerationIsNews() // a new spec: its outcome is news even if it matches the old one's
+	defer func() { result, retErr = f.Finish(ctx, result, retErr) }()
 	// No finalizer: a conversation cannot be deleted, so there is nothing to clean up.
 	if !target.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
@@ -97,65 +77,52 @@ func (r *ConversationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	target.Status.TenantID, target.Status.Kind = "", ""
 
 	s := &targetScope{target: target}
-	steps := []func(context.Context, *targetScope) (ctrl.Result, error){
-		r.validate, r.loadCredentials, r.checkServiceURL, r.resolve,
-	}
-	for _, step := range steps {
-		res, err := step(ctx, s)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		result = lowestRequeue(result, res)
-		if s.halted {
-			break
-		}
-	}
-	return result, nil
+	return outcome.Apply(ctx, target, targetPermissionRecheck, outcome.Run(ctx, s,
+		r.validate, r.loadCredentials, r.checkServiceURL, r.resolve))
 }
 
 // validate mirrors the CRD's CEL rules for API servers that do not enforce them.
-func (r *ConversationTargetReconciler) validate(_ context.Context, s *targetScope) (ctrl.Result, error) {
+func (r *ConversationTargetReconciler) validate(_ context.Context, s *targetScope) error {
 	if err := validateConversationTargetSpec(&s.target.Spec); err != nil {
-		s.stall(teamsv1alpha1.InvalidSpecReason, err.Error())
+		return outcome.Stall(teamsv1alpha1.InvalidSpecReason, err.Error())
 	}
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // loadCredentials gets the Microsoft clients of the target's credentials.
-func (r *ConversationTargetReconciler) loadCredentials(ctx context.Context, s *targetScope) (ctrl.Result, error) {
+func (r *ConversationTargetReconciler) loadCredentials(ctx context.Context, s *targetScope) error {
 	clients, err := r.Clients.For(ctx, s.target.Namespace, s.target.Spec.CredentialsRef)
 	if ce, ok := AsCredentialsError(err); ok {
 		// The Secret watch wakes the target when the Secret appears or changes.
-		s.stall(ce.Reason, ce.Message)
-		return ctrl.Result{}, nil
+		return outcome.Stall(ce.Reason, ce.Message)
 	}
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("loading credentials: %w", err)
+		return fmt.Errorf("loading credentials: %w", err)
 	}
 	s.clients = clients
 	s.tenantID = s.target.Spec.TenantID
 	if s.tenantID == "" {
 		s.tenantID = clients.TenantID
 	}
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // checkServiceURL applies the service URL policy before anything talks to the Connector,
 // so a refused URL never receives a token.
-func (r *ConversationTargetReconciler) checkServiceURL(_ context.Context, s *targetScope) (ctrl.Result, error) {
+func (r *ConversationTargetReconciler) checkServiceURL(_ context.Context, s *targetScope) error {
 	s.serviceURL = s.target.Spec.ServiceURL
 	if s.serviceURL == "" {
 		s.serviceURL = s.clients.DefaultServiceURL
 	}
 	if _, err := s.clients.Policy.Check(s.serviceURL); err != nil {
-		s.stall(teamsv1alpha1.ServiceURLRefusedReason, fmt.Sprintf(
-			"%v: set spec.serviceUrl to the service URL Teams sent the bot (https on a Teams service host), or leave it out", err))
+		return outcome.Stallf(teamsv1alpha1.ServiceURLRefusedReason,
+			"%v: set spec.serviceUrl to the service URL Teams sent the bot (https on a Teams service host), or leave it out", err)
 	}
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // resolve finds the conversation of the target's kind.
-func (r *ConversationTargetReconciler) resolve(ctx context.Context, s *targetScope) (ctrl.Result, error) {
+func (r *ConversationTargetReconciler) resolve(ctx context.Context, s *targetScope) error {
 	spec := &s.target.Spec
 	switch {
 	case spec.User != nil:
@@ -166,11 +133,11 @@ func (r *ConversationTargetReconciler) resolve(ctx context.Context, s *targetSco
 		return r.resolveChat(ctx, s)
 	case spec.Conversation != nil:
 		s.ready(teamsv1alpha1.ResolvedReason, targetConversationKind(spec.Conversation.ID), spec.Conversation.ID, s.serviceURL)
-		return ctrl.Result{}, nil
+		return nil
 	case spec.InstallationRef != nil:
 		return r.resolveInstallationRef(ctx, s)
 	}
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // SetupWithManager sets up the controller with the Manager: the target itself, its

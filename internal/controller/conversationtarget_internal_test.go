@@ -15,6 +15,7 @@ import (
 	"github.com/teams-operator/teams-operator/internal/auth"
 	"github.com/teams-operator/teams-operator/internal/botframework"
 	"github.com/teams-operator/teams-operator/internal/msapi"
+	"github.com/teams-operator/teams-operator/internal/outcome"
 )
 
 func TestValidateConversationTargetSpec(t *testing.T) {
@@ -151,10 +152,9 @@ func TestTargetAPIFailure(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
 			target := &teamsv1alpha1.ConversationTarget{ObjectMeta: metav1.ObjectMeta{Generation: 2}}
-			s := &targetScope{target: target}
 			r := &ConversationTargetReconciler{}
-			res, err := r.apiFailure(context.Background(), s, tc.err, "User.Read.All")
-			g.Expect(s.halted).To(BeTrue())
+			res, err := outcome.Apply(context.Background(), target, targetPermissionRecheck,
+				r.apiFailure(context.Background(), tc.err, "User.Read.All"))
 			g.Expect(err != nil).To(Equal(tc.wantErr))
 			if err != nil {
 				g.Expect(res).To(BeZero(), "never a result with an error")

@@ -16,6 +16,7 @@ import (
 	"github.com/teams-operator/teams-operator/internal/botframework"
 	"github.com/teams-operator/teams-operator/internal/graph"
 	"github.com/teams-operator/teams-operator/internal/msapi"
+	"github.com/teams-operator/teams-operator/internal/outcome"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
 
@@ -38,20 +39,16 @@ const (
 	targetPermChatInstallRead = "TeamsAppInstallation.ReadSelfForChat.All (or TeamsAppInstallation.ReadWriteSelfForChat.All)"
 )
 
-func (s *targetScope) stall(reason, message string) {
-	status.MarkStalled(s.target, reason, message)
-	s.halted = true
-}
-
-func (s *targetScope) wait(reason, message string) {
-	status.MarkProgressing(s.target, reason, message)
-	s.halted = true
-}
-
 func (s *targetScope) ready(reason, kind, conversationID, serviceURL string) {
 	st := &s.target.Status
 	st.ConversationID, st.ServiceURL, st.TenantID, st.Kind = conversationID, serviceURL, s.tenantID, kind
 	status.MarkReady(s.target, reason, fmt.Sprintf("Messages go to conversation %s", conversationID))
+}
+
+// notInstalled waits for the bot to be installed: the app may be installed outside the
+// cluster, which no watch sees, so the target looks again.
+func (r *ConversationTargetReconciler) notInstalled(format string, args ...any) error {
+	return outcome.Wait(teamsv1alpha1.BotNotInstalledReason, fmt.Sprintf(format, args...), r.notInstalledRequeue())
 }
 
 func (r *ConversationTargetReconciler) notInstalledRequeue() time.Duration {
@@ -62,7 +59,7 @@ func (r *ConversationTargetReconciler) notInstalledRequeue() time.Duration {
 }
 
 // resolveUser creates (or gets back: Teams returns the existing one) the 1:1 conversation.
-func (r *ConversationTargetReconciler) resolveUser(ctx context.Context, s *targetScope) (ctrl.Result, error) {
+func (r *ConversationTargetReconciler) resolveUser(ctx context.Context, s *targetScope) error {
 	log := ctrl.LoggerFrom(ctx)
 	u := s.target.Spec.User
 	member := u.ID
@@ -70,12 +67,11 @@ func (r *ConversationTargetReconciler) resolveUser(ctx context.Context, s *targe
 		log.V(1).Info("Looking up user", "userPrincipalName", u.UserPrincipalName)
 		user, err := s.clients.Graph.GetUser(ctx, u.UserPrincipalName)
 		if msapi.IsNotFound(err) {
-			s.stall(teamsv1alpha1.UserNotFoundReason, fmt.Sprintf(
+			return outcome.Stall(teamsv1alpha1.UserNotFoundReason, fmt.Sprintf(
 				"user %s does not exist in tenant %s: fix spec.user.userPrincipalName", u.UserPrincipalName, s.clients.TenantID))
-			return ctrl.Result{}, nil
 		}
 		if err != nil {
-			return r.apiFailure(ctx, s, fmt.Errorf("looking up user %s: %w", u.UserPrincipalName, err), targetPermUserRead)
+			return r.apiFailure(ctx, fmt.Errorf("looking up user %s: %w", u.UserPrincipalName, err), targetPermUserRead)
 		}
 		member = user.ID
 	}
@@ -88,13 +84,12 @@ func (r *ConversationTargetReconciler) resolveUser(ctx context.Context, s *targe
 	log.Info("Creating conversation", "userId", member)
 	conv, err := s.clients.Bot.CreateConversation(ctx, s.serviceURL, params)
 	if msapi.Classify(err).Reason == msapi.ReasonBotNotInstalledForUser {
-		s.wait(teamsv1alpha1.BotNotInstalledReason, fmt.Sprintf("the bot is not installed for user %s: create a "+
+		return r.notInstalled("the bot is not installed for user %s: create a "+
 			"TeamsAppInstallation with scope.user.id %s (or install the app for the user in Teams); this target "+
-			"becomes Ready by itself once it is installed", targetUserName(u), member))
-		return ctrl.Result{RequeueAfter: r.notInstalledRequeue()}, nil
+			"becomes Ready by itself once it is installed", targetUserName(u), member)
 	}
 	if err != nil {
-		return r.apiFailure(ctx, s, fmt.Errorf("creating conversation with user %s: %w", targetUserName(u), err), "")
+		return r.apiFailure(ctx, fmt.Errorf("creating conversation with user %s: %w", targetUserName(u), err), "")
 	}
 	serviceURL := s.serviceURL
 	if conv.ServiceURL != "" {
@@ -105,7 +100,7 @@ func (r *ConversationTargetReconciler) resolveUser(ctx context.Context, s *targe
 	}
 	log.Info("Created conversation", "conversationId", conv.ID)
 	s.ready(teamsv1alpha1.ConversationCreatedReason, targetKindPersonal, conv.ID, serviceURL)
-	return ctrl.Result{}, nil
+	return nil
 }
 
 func targetUserName(u *teamsv1alpha1.UserTarget) string {
@@ -117,38 +112,35 @@ func targetUserName(u *teamsv1alpha1.UserTarget) string {
 
 // resolveChannel takes the channel id (the General channel's when none is given) as the
 // conversation: every message starts a new thread there.
-func (r *ConversationTargetReconciler) resolveChannel(ctx context.Context, s *targetScope) (ctrl.Result, error) {
+func (r *ConversationTargetReconciler) resolveChannel(ctx context.Context, s *targetScope) error {
 	ch := s.target.Spec.Channel
 	channelID := ch.ChannelID
 	if channelID == "" {
 		ctrl.LoggerFrom(ctx).V(1).Info("Looking up the General channel", "teamId", ch.TeamID)
 		primary, err := s.clients.Graph.GetPrimaryChannel(ctx, ch.TeamID)
 		if msapi.IsNotFound(err) {
-			s.stall(teamsv1alpha1.ExternalNotFoundReason, targetTeamNotFound(ch.TeamID, s.clients.TenantID))
-			return ctrl.Result{}, nil
+			return outcome.Stall(teamsv1alpha1.ExternalNotFoundReason, targetTeamNotFound(ch.TeamID, s.clients.TenantID))
 		}
 		if err != nil {
-			return r.apiFailure(ctx, s, fmt.Errorf("looking up the General channel of team %s: %w", ch.TeamID, err), targetPermChannelRead)
+			return r.apiFailure(ctx, fmt.Errorf("looking up the General channel of team %s: %w", ch.TeamID, err), targetPermChannelRead)
 		}
 		channelID = primary.ID
 	}
 	scope := graph.Scope{Kind: graph.ScopeTeam, ID: ch.TeamID}
 	installed, err := r.botInstalled(ctx, s, scope)
 	if msapi.IsNotFound(err) {
-		s.stall(teamsv1alpha1.ExternalNotFoundReason, targetTeamNotFound(ch.TeamID, s.clients.TenantID))
-		return ctrl.Result{}, nil
+		return outcome.Stall(teamsv1alpha1.ExternalNotFoundReason, targetTeamNotFound(ch.TeamID, s.clients.TenantID))
 	}
 	if err != nil {
-		return r.apiFailure(ctx, s, fmt.Errorf("listing the apps installed in team %s: %w", ch.TeamID, err), targetPermTeamInstallRead)
+		return r.apiFailure(ctx, fmt.Errorf("listing the apps installed in team %s: %w", ch.TeamID, err), targetPermTeamInstallRead)
 	}
 	if !installed {
-		s.wait(teamsv1alpha1.BotNotInstalledReason, fmt.Sprintf("the bot is not installed in team %s: create a "+
+		return r.notInstalled("the bot is not installed in team %s: create a "+
 			"TeamsAppInstallation with scope.team.id %s (or add the app to the team in Teams); this target becomes "+
-			"Ready by itself once it is installed", ch.TeamID, ch.TeamID))
-		return ctrl.Result{RequeueAfter: r.notInstalledRequeue()}, nil
+			"Ready by itself once it is installed", ch.TeamID, ch.TeamID)
 	}
 	s.ready(teamsv1alpha1.ResolvedReason, targetKindChannel, channelID, s.serviceURL)
-	return ctrl.Result{}, nil
+	return nil
 }
 
 func targetTeamNotFound(teamID, tenantID string) string {
@@ -156,25 +148,23 @@ func targetTeamNotFound(teamID, tenantID string) string {
 }
 
 // resolveChat checks the bot is in the group chat; the chat id is the conversation id.
-func (r *ConversationTargetReconciler) resolveChat(ctx context.Context, s *targetScope) (ctrl.Result, error) {
+func (r *ConversationTargetReconciler) resolveChat(ctx context.Context, s *targetScope) error {
 	chatID := s.target.Spec.Chat.ID
 	installed, err := r.botInstalled(ctx, s, graph.Scope{Kind: graph.ScopeChat, ID: chatID})
 	if msapi.IsNotFound(err) {
-		s.stall(teamsv1alpha1.ExternalNotFoundReason, fmt.Sprintf(
+		return outcome.Stall(teamsv1alpha1.ExternalNotFoundReason, fmt.Sprintf(
 			"chat %s does not exist in tenant %s: fix spec.chat.id", chatID, s.clients.TenantID))
-		return ctrl.Result{}, nil
 	}
 	if err != nil {
-		return r.apiFailure(ctx, s, fmt.Errorf("listing the apps installed in chat %s: %w", chatID, err), targetPermChatInstallRead)
+		return r.apiFailure(ctx, fmt.Errorf("listing the apps installed in chat %s: %w", chatID, err), targetPermChatInstallRead)
 	}
 	if !installed {
-		s.wait(teamsv1alpha1.BotNotInstalledReason, fmt.Sprintf("the bot is not installed in chat %s: create a "+
+		return r.notInstalled("the bot is not installed in chat %s: create a "+
 			"TeamsAppInstallation with scope.chat.id %s (or add the app to the chat in Teams); this target becomes "+
-			"Ready by itself once it is installed", chatID, chatID))
-		return ctrl.Result{RequeueAfter: r.notInstalledRequeue()}, nil
+			"Ready by itself once it is installed", chatID, chatID)
 	}
 	s.ready(teamsv1alpha1.ResolvedReason, targetKindGroupChat, chatID, s.serviceURL)
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // botInstalled reports whether an app whose bot is our app is installed in the scope.
@@ -196,85 +186,77 @@ func (r *ConversationTargetReconciler) botInstalled(ctx context.Context, s *targ
 }
 
 // resolveInstallationRef takes the chat of a Ready user- or chat-scope TeamsAppInstallation.
-func (r *ConversationTargetReconciler) resolveInstallationRef(ctx context.Context, s *targetScope) (ctrl.Result, error) {
+func (r *ConversationTargetReconciler) resolveInstallationRef(ctx context.Context, s *targetScope) error {
 	name := s.target.Spec.InstallationRef.Name
 	inst := &teamsv1alpha1.TeamsAppInstallation{}
 	err := r.Get(ctx, client.ObjectKey{Namespace: s.target.Namespace, Name: name}, inst)
 	if apierrors.IsNotFound(err) {
 		// The TeamsAppInstallation watch wakes the target when it is created.
-		s.wait(teamsv1alpha1.DependencyNotReadyReason, fmt.Sprintf(
-			"TeamsAppInstallation %s not found in namespace %s: create it, or fix spec.installationRef.name", name, s.target.Namespace))
-		return ctrl.Result{}, nil
+		return outcome.Wait(teamsv1alpha1.DependencyNotReadyReason, fmt.Sprintf(
+			"TeamsAppInstallation %s not found in namespace %s: create it, or fix spec.installationRef.name", name, s.target.Namespace), 0)
 	}
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("reading TeamsAppInstallation %s: %w", name, err)
+		return fmt.Errorf("reading TeamsAppInstallation %s: %w", name, err)
 	}
 	if inst.Spec.Scope.Team != nil {
-		s.stall(teamsv1alpha1.InvalidSpecReason, fmt.Sprintf("installationRef must name a user- or chat-scope "+
+		return outcome.Stall(teamsv1alpha1.InvalidSpecReason, fmt.Sprintf("installationRef must name a user- or chat-scope "+
 			"installation, and TeamsAppInstallation %s is in team scope: use spec.channel for a team", name))
-		return ctrl.Result{}, nil
 	}
 	if !status.IsReady(inst) || inst.Status.ChatID == "" {
-		s.wait(teamsv1alpha1.DependencyNotReadyReason, fmt.Sprintf(
-			"TeamsAppInstallation %s is not Ready yet: see its conditions", name))
-		return ctrl.Result{}, nil
+		return outcome.Wait(teamsv1alpha1.DependencyNotReadyReason, fmt.Sprintf(
+			"TeamsAppInstallation %s is not Ready yet: see its conditions", name), 0)
 	}
 	kind := targetKindGroupChat
 	if inst.Spec.Scope.User != nil {
 		kind = targetKindPersonal
 	}
 	s.ready(teamsv1alpha1.ResolvedReason, kind, inst.Status.ChatID, s.serviceURL)
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // apiFailure turns a failed Microsoft call into conditions and a result (msapi.Classify):
 // throttling waits Retry-After, transient errors go back to the workqueue's backoff, and
 // the rest stall with a reason naming what to fix. permission is the Graph permission the
 // call needs, named when it is denied.
-func (r *ConversationTargetReconciler) apiFailure(ctx context.Context, s *targetScope, err error, permission string) (ctrl.Result, error) {
+func (r *ConversationTargetReconciler) apiFailure(ctx context.Context, err error, permission string) error {
 	log := ctrl.LoggerFrom(ctx)
 	if apiErr, ok := msapi.AsAPIError(err); ok && apiErr.RequestID != "" {
 		log = log.WithValues("requestId", apiErr.RequestID)
 	}
 	if errors.Is(err, auth.ErrTokenRejected) {
-		s.stall(teamsv1alpha1.AuthenticationFailedReason, fmt.Sprintf(
+		return outcome.Stall(teamsv1alpha1.AuthenticationFailedReason, fmt.Sprintf(
 			"%v: fix the credentials Secret (tenantId, clientId and the client secret or certificate)", err))
-		return ctrl.Result{}, nil
 	}
 	c := msapi.Classify(err)
 	switch {
 	case c.Reason == msapi.ReasonThrottled || (c.Retry && c.After > 0):
 		log.Info("Throttled by Microsoft, waiting", "retryAfter", c.After, "reason", c.Reason)
-		s.wait(teamsv1alpha1.ThrottledReason, fmt.Sprintf("%v: retrying after the delay Microsoft asked for", err))
-		return ctrl.Result{RequeueAfter: min(max(c.After, time.Second), time.Hour)}, nil
+		return outcome.RetryIn(teamsv1alpha1.ThrottledReason, fmt.Sprintf("%v: retrying after the delay Microsoft asked for", err),
+			min(max(c.After, time.Second), time.Hour))
 	case c.Retry, c.Reason == msapi.ReasonOutcomeUnknown:
 		// A 1:1 create is safe to repeat: Teams returns the same conversation.
-		s.wait(teamsv1alpha1.ProgressingWithRetryReason, err.Error())
-		return ctrl.Result{}, err
+		return outcome.RetryErr(teamsv1alpha1.ProgressingWithRetryReason, err.Error(), err)
 	}
 	log.Info("Microsoft refused the request", "reason", c.Reason)
 	switch c.Reason {
 	case msapi.ReasonPermissionDenied:
-		s.stall(teamsv1alpha1.PermissionDeniedReason, fmt.Sprintf(
+		return outcome.StallExternal(teamsv1alpha1.PermissionDeniedReason, fmt.Sprintf(
 			"%v: grant the bot's Entra app the Graph application permission %s (with admin consent)", err, permission))
-		return ctrl.Result{RequeueAfter: targetPermissionRecheck}, nil
 	case msapi.ReasonBlockedByUser:
-		s.stall(teamsv1alpha1.BlockedByUserReason, fmt.Sprintf(
-			"%v: the user blocked the bot; only the user can unblock it in Teams", err))
+		return outcome.Stallf(teamsv1alpha1.BlockedByUserReason,
+			"%v: the user blocked the bot; only the user can unblock it in Teams", err)
 	case msapi.ReasonBotDisabledByAdmin:
-		s.stall(teamsv1alpha1.BotDisabledReason, fmt.Sprintf(
-			"%v: a Teams admin disabled the bot; ask them to allow the app in the Teams admin center", err))
+		return outcome.Stallf(teamsv1alpha1.BotDisabledReason,
+			"%v: a Teams admin disabled the bot; ask them to allow the app in the Teams admin center", err)
 	case msapi.ReasonUnauthorized, msapi.ReasonBotNotRegistered:
-		s.stall(teamsv1alpha1.AuthenticationFailedReason, fmt.Sprintf(
-			"%v: check that the credentials belong to a registered Azure Bot", err))
+		return outcome.Stallf(teamsv1alpha1.AuthenticationFailedReason,
+			"%v: check that the credentials belong to a registered Azure Bot", err)
 	case msapi.ReasonServiceURLRefused:
-		s.stall(teamsv1alpha1.ServiceURLRefusedReason, err.Error())
-	default:
-		reason := c.Reason
-		if reason == "" {
-			reason = teamsv1alpha1.InternalErrorReason
-		}
-		s.stall(reason, err.Error())
+		return outcome.Stall(teamsv1alpha1.ServiceURLRefusedReason, err.Error())
 	}
-	return ctrl.Result{}, nil
+	reason := c.Reason
+	if reason == "" {
+		reason = teamsv1alpha1.InternalErrorReason
+	}
+	return outcome.Stall(reason, err.Error())
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -17,6 +16,7 @@ import (
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/botframework"
+	"github.com/teams-operator/teams-operator/internal/outcome"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
 
@@ -31,7 +31,7 @@ const (
 	// when the manager stops: a request cut off after it was written would leave an
 	// unknown outcome, so the manager's graceful shutdown lets it finish.
 	sendTimeout = 30 * time.Second
-	// patchTimeout bounds the final writes of a reconcile.
+	// patchTimeout bounds the write of the send-attempt marker.
 	patchTimeout = 10 * time.Second
 )
 
@@ -53,8 +53,7 @@ type ProactiveMessageReconciler struct {
 	retries perMessage[time.Time]
 }
 
-// messageScope holds what the steps of one reconcile share. done is set by a step that
-// decided the outcome of this reconcile (sent, failed, or waiting); later steps do not run.
+// messageScope holds what the steps of one reconcile share.
 type messageScope struct {
 	msg     *teamsv1alpha1.ProactiveMessage
 	patcher *status.Patcher
@@ -68,7 +67,6 @@ type messageScope struct {
 	serviceURL     string
 	tenantID       string
 	activity       *botframework.Activity
-	done           bool
 	// sent is the delivery this reconcile recorded, to be remembered until it is written.
 	sent *unsavedDelivery
 	// retryAt is when a send this reconcile saw refused may go again.
@@ -77,8 +75,6 @@ type messageScope struct {
 	// reconcile computed came from an old version, so it writes nothing at all.
 	stale bool
 }
-
-type messageStep func(context.Context, *messageScope) (ctrl.Result, error)
 
 // +kubebuilder:rbac:groups=teams.operator.dev,resources=proactivemessages,verbs=get;list;watch;update;patch;delete
 // +kubebuilder:rbac:groups=teams.operator.dev,resources=proactivemessages/status,verbs=get;update;patch
@@ -95,31 +91,26 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("target", msg.Spec.TargetRef.Name))
-	s := &messageScope{msg: msg, patcher: status.NewPatcher(r.Client, msg)}
-	before, phaseBefore := status.ReadyCondition(msg).DeepCopy(), msg.Status.Phase
+	f := outcome.Begin(r.Client, r.Recorder, msg)
+	s := &messageScope{msg: msg, patcher: f.Patcher()}
+	phaseBefore := msg.Status.Phase
+	f.OnPatched = func(patchErr error) { r.trackDelivery(msg, s.sent, patchErr) }
 	defer func() {
 		if s.stale {
-			return
+			f.Skip()
+		} else {
+			recordFinished(phaseBefore, msg)
 		}
-		status.Finalize(msg)
-		recordFinished(phaseBefore, msg)
-		// What Teams did must be recorded even when the manager is stopping; after the
-		// finalizer is removed the object may be gone before its status is written.
-		patchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), patchTimeout)
-		defer cancel()
-		patchErr := client.IgnoreNotFound(s.patcher.Patch(patchCtx, msg))
-		r.trackDelivery(msg, s.sent, patchErr)
-		status.Notify(r.Recorder, msg, before)
-		result, retErr = messageSettle(result, errors.Join(retErr, patchErr))
+		result, retErr = f.Finish(ctx, result, retErr)
 	}()
 
 	if !msg.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, s)
+		return r.apply(ctx, s, r.reconcileDelete(ctx, s))
 	}
 	if messageFinished(msg) {
-		return r.reconcileFinished(ctx, s)
+		return r.apply(ctx, s, r.reconcileFinished(ctx, s))
 	}
-	result, err := r.runSteps(ctx, s,
+	result, err := r.apply(ctx, s, outcome.Run(ctx, s,
 		r.checkAttempt,  // a marker without a result: the last send's outcome is unknown
 		r.validate,      // the CEL rules and the size limit, before anything else
 		r.checkSchedule, // expiresAt and sendAt
@@ -129,18 +120,20 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		r.waitForRetry, // Retry-After or the backoff of a refused send
 		r.connect,
 		r.send,
-	)
+	))
 	if !s.retryAt.IsZero() {
 		r.retries.set(msg.UID, s.retryAt)
 	}
 	if err != nil || !messagePhaseFinal(msg.Status.Phase) {
 		return result, err
 	}
-	gc, err := r.collect(ctx, s) // ttlAfterFinished counts from now on
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	return lowestRequeue(result, gc), nil
+	gc, err := r.apply(ctx, s, r.collect(ctx, s)) // ttlAfterFinished counts from now on
+	return outcome.Sooner(result, gc), err
+}
+
+// apply turns what the steps ended with into conditions and a result.
+func (r *ProactiveMessageReconciler) apply(ctx context.Context, s *messageScope, err error) (ctrl.Result, error) {
+	return outcome.Apply(ctx, s.msg, credentialsRecheck, err)
 }
 
 // trackDelivery remembers a delivery whose result could not be written, and forgets it after a
@@ -152,36 +145,6 @@ func (r *ProactiveMessageReconciler) trackDelivery(msg *teamsv1alpha1.ProactiveM
 		r.unsaved.forget(msg.UID)
 	case sent != nil:
 		r.unsaved.set(msg.UID, *sent)
-	}
-}
-
-// runSteps runs the steps in order until one is done or fails, and returns the lowest
-// non-zero requeue among them.
-func (r *ProactiveMessageReconciler) runSteps(ctx context.Context, s *messageScope, steps ...messageStep) (ctrl.Result, error) {
-	var result ctrl.Result
-	for _, step := range steps {
-		res, err := step(ctx, s)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		result = lowestRequeue(result, res)
-		if s.done {
-			break
-		}
-	}
-	return result, nil
-}
-
-// messageSettle applies the requeue rules: a conflict with the API server is normal and
-// retried in a second without an error log; an error never comes with a requeue.
-func messageSettle(result ctrl.Result, err error) (ctrl.Result, error) {
-	switch {
-	case err == nil:
-		return result, nil
-	case apierrors.IsConflict(err):
-		return ctrl.Result{RequeueAfter: time.Second}, nil
-	default:
-		return ctrl.Result{}, err
 	}
 }
 

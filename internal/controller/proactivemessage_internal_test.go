@@ -1,16 +1,11 @@
 package controller
 
 import (
-	"errors"
-	"fmt"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/msapi"
@@ -98,27 +93,4 @@ func TestOlderMessage(t *testing.T) {
 	c, d := message("m-01", t0, nil), message("m-02", t0, nil)
 	g.Expect(olderMessage(c, d)).To(BeTrue(), "same second: by name")
 	g.Expect(olderMessage(d, c)).To(BeFalse())
-}
-
-func TestMessageSettle(t *testing.T) {
-	conflict := apierrors.NewConflict(schema.GroupResource{Resource: "proactivemessages"}, "m", errors.New("changed"))
-	tests := map[string]struct {
-		result  ctrl.Result
-		err     error
-		want    ctrl.Result
-		wantErr bool
-	}{
-		"success keeps the result":          {result: ctrl.Result{RequeueAfter: time.Minute}, want: ctrl.Result{RequeueAfter: time.Minute}},
-		"conflict requeues without error":   {err: fmt.Errorf("patching: %w", conflict), want: ctrl.Result{RequeueAfter: time.Second}},
-		"joined conflict too":               {err: errors.Join(nil, conflict), want: ctrl.Result{RequeueAfter: time.Second}},
-		"an error never comes with requeue": {result: ctrl.Result{RequeueAfter: time.Minute}, err: errors.New("boom"), wantErr: true},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			g := NewWithT(t)
-			got, err := messageSettle(tc.result, tc.err)
-			g.Expect(got).To(Equal(tc.want))
-			g.Expect(err != nil).To(Equal(tc.wantErr))
-		})
-	}
 }

@@ -112,21 +112,21 @@ func (r *ProactiveMessageReconciler) queue(ctx context.Context, namespace, targe
 }
 
 // waitForTurn holds the message while an older one to the same conversation has to go first.
-func (r *ProactiveMessageReconciler) waitForTurn(ctx context.Context, s *messageScope) (ctrl.Result, error) {
+func (r *ProactiveMessageReconciler) waitForTurn(ctx context.Context, s *messageScope) error {
 	if s.msg.Spec.ReplyTo != nil {
-		return ctrl.Result{}, nil
+		return nil
 	}
 	line, err := r.queue(ctx, s.msg.Namespace, s.msg.Spec.TargetRef.Name)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	for _, m := range line {
 		if m.Name != s.msg.Name && olderMessage(m, s.msg) {
 			return s.wait(teamsv1alpha1.QueuedReason, fmt.Sprintf(
-				"Waiting for ProactiveMessage %q, an older message to the same target, to be sent first", m.Name)), nil
+				"Waiting for ProactiveMessage %q, an older message to the same target, to be sent first", m.Name))
 		}
 	}
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // messageEvents wakes the messages that waited for another one: the next in line when a

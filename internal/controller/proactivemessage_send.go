@@ -17,23 +17,24 @@ import (
 	"github.com/teams-operator/teams-operator/internal/botframework"
 	"github.com/teams-operator/teams-operator/internal/delivery"
 	"github.com/teams-operator/teams-operator/internal/msapi"
+	"github.com/teams-operator/teams-operator/internal/outcome"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
 
 // send persists the attempt marker (and the finalizer of deletionPolicy Delete) with an
 // optimistic lock, then posts the message once. The lock matters: a reconcile working from a
 // stale cache fails here instead of sending a message that was already sent.
-func (r *ProactiveMessageReconciler) send(ctx context.Context, s *messageScope) (ctrl.Result, error) {
+func (r *ProactiveMessageReconciler) send(ctx context.Context, s *messageScope) error {
 	msg := s.msg
 	// A cache that has not seen an earlier send would make the locked write fail anyway;
 	// looking first spares that request.
-	if res, err := r.requeueIfStale(ctx, s); err != nil || s.done {
-		return res, err
+	if err := r.requeueIfStale(ctx, s); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		// The manager is stopping: start no new send. This comes before the marker is set on
 		// msg, or the deferred patch would persist a marker with no send behind it.
-		return ctrl.Result{}, err
+		return err
 	}
 	annotations, finalizers := msg.GetAnnotations(), slices.Clone(msg.GetFinalizers())
 	marker := time.Now().UTC().Format(time.RFC3339Nano)
@@ -50,7 +51,7 @@ func (r *ProactiveMessageReconciler) send(ctx context.Context, s *messageScope) 
 		// Not persisted: the deferred patch must not write the marker without a send.
 		msg.SetAnnotations(annotations)
 		msg.SetFinalizers(finalizers)
-		return ctrl.Result{}, fmt.Errorf("persisting the send-attempt marker: %w", err)
+		return fmt.Errorf("persisting the send-attempt marker: %w", err)
 	}
 	msg.Status.Attempts++
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("sendAttempt", marker))
@@ -91,14 +92,13 @@ func (r *ProactiveMessageReconciler) post(ctx context.Context, s *messageScope) 
 }
 
 // recordOutcome turns the answer to a send into status, following the Teams retry table.
-func (r *ProactiveMessageReconciler) recordOutcome(ctx context.Context, s *messageScope, conversationID, activityID string, err error) (ctrl.Result, error) {
+func (r *ProactiveMessageReconciler) recordOutcome(ctx context.Context, s *messageScope, conversationID, activityID string, err error) error {
 	log := ctrl.LoggerFrom(ctx)
 	if err == nil || errors.Is(err, botframework.ErrNoActivityID) {
 		log.Info("Delivered message", "conversationId", conversationID, "activityId", activityID)
-		s.delivered(conversationID, activityID, err != nil)
 		s.sent = &unsavedDelivery{marker: s.msg.GetAnnotations()[teamsv1alpha1.SendAttemptAnnotation],
 			conversationID: conversationID, activityID: activityID, noID: err != nil}
-		return ctrl.Result{}, nil
+		return s.delivered(conversationID, activityID, err != nil)
 	}
 	if apiErr, ok := msapi.AsAPIError(err); ok {
 		log = log.WithValues("requestId", apiErr.RequestID, "status", apiErr.Status)
@@ -108,39 +108,35 @@ func (r *ProactiveMessageReconciler) recordOutcome(ctx context.Context, s *messa
 	if msapi.IsOutcomeUnknown(err) || c.Reason == msapi.ReasonOutcomeUnknown {
 		if s.msg.Spec.DeliveryGuarantee != teamsv1alpha1.AtLeastOnce {
 			log.Info("Send got no answer; not sending again (deliveryGuarantee AtMostOnce)", "error", err.Error())
-			s.unknown()
-			return ctrl.Result{}, nil
+			return s.unknown()
 		}
 		log.Info("Send got no answer; sending again (deliveryGuarantee AtLeastOnce)", "error", err.Error())
-		return s.retry(teamsv1alpha1.DeliveryUnknownReason, "A send got no answer; sending again (deliveryGuarantee AtLeastOnce)", c), nil
+		return s.retry(teamsv1alpha1.DeliveryUnknownReason, "A send got no answer; sending again (deliveryGuarantee AtLeastOnce)", c)
 	}
 	if c.Retry {
 		log.Info("Send failed with a temporary error, retrying", "reason", c.Reason, "error", err.Error())
 		if c.Reason == msapi.ReasonThrottled {
-			return s.retry(teamsv1alpha1.ThrottledReason, "Teams is throttling messages (HTTP 429)", c), nil
+			return s.retry(teamsv1alpha1.ThrottledReason, "Teams is throttling messages (HTTP 429)", c)
 		}
-		return s.retry(teamsv1alpha1.ProgressingWithRetryReason, "Sending failed with a temporary error: "+err.Error(), c), nil
+		return s.retry(teamsv1alpha1.ProgressingWithRetryReason, "Sending failed with a temporary error: "+err.Error(), c)
 	}
 	log.Info("Send failed", "reason", c.Reason, "error", err.Error())
 	s.clearMarker()
 	reason, fix := messageFailure(c.Reason, s.msg.Spec.TargetRef.Name)
-	s.fail(reason, fix+" ("+err.Error()+")")
-	return ctrl.Result{}, nil
+	return s.fail(reason, fix+" ("+err.Error()+")")
 }
 
 // retry schedules another send. The request was refused, or (AtLeastOnce) may be sent
 // twice anyway, so the marker goes: the next attempt is not an unknown outcome.
-func (s *messageScope) retry(reason, message string, c msapi.Classification) ctrl.Result {
+func (s *messageScope) retry(reason, message string, c msapi.Classification) error {
 	s.clearMarker()
 	wait := delivery.Backoff(s.msg.Status.Attempts, delivery.Jitter())
 	if c.After > 0 {
 		wait = delivery.ClampWait(c.After)
 	}
 	s.msg.Status.Phase = teamsv1alpha1.PhaseSending
-	status.MarkProgressing(s.msg, reason, fmt.Sprintf("%s; retrying in %s", message, wait.Round(time.Millisecond)))
-	s.done = true
 	s.retryAt = time.Now().Add(wait)
-	return ctrl.Result{RequeueAfter: wait}
+	return outcome.RetryIn(reason, fmt.Sprintf("%s; retrying in %s", message, wait.Round(time.Millisecond)), wait)
 }
 
 func (s *messageScope) clearMarker() {
@@ -159,7 +155,7 @@ func (s *messageScope) annotate(change func(map[string]string)) {
 
 // delivered records a delivery: in status, and the ids in annotations too, since status does
 // not survive backup and restore. The marker stays: with the activity id it reads "done".
-func (s *messageScope) delivered(conversationID, activityID string, noID bool) {
+func (s *messageScope) delivered(conversationID, activityID string, noID bool) error {
 	msg := s.msg
 	s.annotate(func(ann map[string]string) {
 		ann[teamsv1alpha1.ActivityIDAnnotation] = activityID
@@ -178,7 +174,7 @@ func (s *messageScope) delivered(conversationID, activityID string, noID bool) {
 		text += ", but Teams returned no activity id, so the message cannot be edited or deleted"
 	}
 	status.MarkReady(msg, teamsv1alpha1.DeliveredReason, text)
-	s.done = true
+	return outcome.Requeue(0)
 }
 
 // messageFailure maps a terminal Connector failure to a condition reason and a sentence

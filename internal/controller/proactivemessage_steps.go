@@ -14,93 +14,88 @@ import (
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/delivery"
+	"github.com/teams-operator/teams-operator/internal/outcome"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
 
 // threadSeparator joins a channel id and a root message id into a thread's conversation id.
 const threadSeparator = ";messageid="
 
-// credentialsRecheck is how often a message whose credentials are unusable looks again: the
-// Secret belongs to its target, whose changes this controller does not watch.
+// credentialsRecheck is how often a message stalled on something outside the cluster looks
+// again (its credentials: the Secret belongs to its target, which this controller does not watch).
 const credentialsRecheck = time.Minute
 
 // wait records that the message waits for something a watch or the returned requeue brings.
 // A message with expiresAt looks again at that time, to expire while it waits.
-func (s *messageScope) wait(reason, message string) ctrl.Result {
+func (s *messageScope) wait(reason, message string) error {
 	s.msg.Status.Phase = teamsv1alpha1.PhasePending
-	status.MarkProgressing(s.msg, reason, message)
-	s.done = true
+	var after time.Duration
 	if exp := s.msg.Spec.ExpiresAt; exp != nil {
-		return ctrl.Result{RequeueAfter: max(time.Until(exp.Time), time.Second)}
+		after = max(time.Until(exp.Time), time.Second)
 	}
-	return ctrl.Result{}
+	return outcome.Wait(reason, message, after)
 }
 
 // fail ends the message for this generation: Failed and Stalled, so a person must act.
-func (s *messageScope) fail(reason, message string) {
+func (s *messageScope) fail(reason, message string) error {
 	s.msg.Status.Phase = teamsv1alpha1.PhaseFailed
-	status.MarkStalled(s.msg, reason, message)
-	s.done = true
+	return outcome.Stall(reason, message)
 }
 
 // checkAttempt looks for a send-attempt marker without a result. The send it marks got no
 // answer (the manager stopped, or the connection dropped after the request was written), so
 // Teams may or may not hold the message, and the Connector has no way to ask.
-func (r *ProactiveMessageReconciler) checkAttempt(ctx context.Context, s *messageScope) (ctrl.Result, error) {
+func (r *ProactiveMessageReconciler) checkAttempt(ctx context.Context, s *messageScope) error {
 	ann := s.msg.GetAnnotations()
 	marker, attempted := ann[teamsv1alpha1.SendAttemptAnnotation]
 	if !attempted {
-		return ctrl.Result{}, nil
+		return nil
 	}
 	// The cache may not have seen this message's latest writes yet: decide only on the latest.
-	if res, err := r.requeueIfStale(ctx, s); err != nil || s.done {
-		return res, err
+	if err := r.requeueIfStale(ctx, s); err != nil {
+		return err
 	}
 	if activityID, delivered := ann[teamsv1alpha1.ActivityIDAnnotation]; delivered {
 		// The annotations say delivered and the status does not: a restore from backup.
-		s.delivered(ann[teamsv1alpha1.ConversationIDAnnotation], activityID, activityID == "")
-		return ctrl.Result{}, nil
+		return s.delivered(ann[teamsv1alpha1.ConversationIDAnnotation], activityID, activityID == "")
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("sendAttempt", marker)
 	if d, ok := r.unsaved.get(s.msg.UID); ok && d.marker == marker {
 		log.Info("Recording a delivery whose result could not be written before", "activityId", d.activityID)
-		s.delivered(d.conversationID, d.activityID, d.noID)
 		s.sent = &d
-		return ctrl.Result{}, nil
+		return s.delivered(d.conversationID, d.activityID, d.noID)
 	}
 	if s.msg.Spec.DeliveryGuarantee == teamsv1alpha1.AtLeastOnce {
 		log.Info("Sending again after a send with an unknown outcome (deliveryGuarantee AtLeastOnce)")
 		s.clearMarker()
-		return ctrl.Result{}, nil
+		return nil
 	}
 	log.Info("Previous send has an unknown outcome; not sending again (deliveryGuarantee AtMostOnce)")
-	s.unknown()
-	return ctrl.Result{}, nil
+	return s.unknown()
 }
 
 // unknown records an unknown outcome under AtMostOnce: never sent again.
-func (s *messageScope) unknown() {
+func (s *messageScope) unknown() error {
 	s.msg.Status.Phase = teamsv1alpha1.PhaseUnknown
-	status.MarkStalled(s.msg, teamsv1alpha1.DeliveryUnknownReason,
+	return outcome.Stall(teamsv1alpha1.DeliveryUnknownReason,
 		"A send got no answer, so Teams may or may not hold the message; with deliveryGuarantee AtMostOnce it "+
 			"is never sent twice. Check the conversation in Teams; to send it again, set deliveryGuarantee to "+
 			"AtLeastOnce or create a new ProactiveMessage")
-	s.done = true
 }
 
-// requeueIfStale ends the reconcile when the cache is behind the API server: the latest
-// version of the message comes with its own event, or with the requeue.
-func (r *ProactiveMessageReconciler) requeueIfStale(ctx context.Context, s *messageScope) (ctrl.Result, error) {
+// requeueIfStale ends the reconcile, writing nothing, when the cache is behind the API
+// server: the latest version of the message comes with its own event, or with the requeue.
+func (r *ProactiveMessageReconciler) requeueIfStale(ctx context.Context, s *messageScope) error {
 	stale, err := r.isStale(ctx, s.msg)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	if stale {
 		ctrl.LoggerFrom(ctx).V(1).Info("Cache is behind the API server, looking again in a second")
-		s.done, s.stale = true, true
-		return ctrl.Result{RequeueAfter: time.Second}, nil
+		s.stale = true
+		return outcome.Requeue(time.Second)
 	}
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // isStale reports whether the API server has a newer version of msg than the cache gave.
@@ -115,62 +110,56 @@ func (r *ProactiveMessageReconciler) isStale(ctx context.Context, msg *teamsv1al
 
 // validate mirrors the CEL rules (for API servers without CEL) and refuses content larger
 // than Teams accepts, before any request.
-func (r *ProactiveMessageReconciler) validate(_ context.Context, s *messageScope) (ctrl.Result, error) {
+func (r *ProactiveMessageReconciler) validate(_ context.Context, s *messageScope) error {
 	spec := &s.msg.Spec
 	if err := delivery.Validate(spec); err != nil {
-		s.fail(teamsv1alpha1.InvalidSpecReason, "Invalid spec: "+err.Error())
-		return ctrl.Result{}, nil
+		return s.fail(teamsv1alpha1.InvalidSpecReason, "Invalid spec: "+err.Error())
 	}
 	if err := delivery.CheckSize(spec); err != nil {
 		reason := teamsv1alpha1.InvalidSpecReason
 		if errors.Is(err, delivery.ErrTooLarge) {
 			reason = teamsv1alpha1.MessageTooLargeReason
 		}
-		s.fail(reason, "Not sent: "+err.Error())
 		s.msg.Status.LastError = err.Error()
-		return ctrl.Result{}, nil
+		return s.fail(reason, "Not sent: "+err.Error())
 	}
 	activity, err := delivery.BuildActivity(spec)
 	if err != nil {
-		s.fail(teamsv1alpha1.InvalidSpecReason, "Invalid content: "+err.Error())
-		return ctrl.Result{}, nil
+		return s.fail(teamsv1alpha1.InvalidSpecReason, "Invalid content: "+err.Error())
 	}
 	s.activity = activity
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // checkSchedule ends a message that expired before delivery, and holds one whose sendAt is
 // ahead until then (one requeue, no polling).
-func (r *ProactiveMessageReconciler) checkSchedule(_ context.Context, s *messageScope) (ctrl.Result, error) {
+func (r *ProactiveMessageReconciler) checkSchedule(_ context.Context, s *messageScope) error {
 	now := time.Now()
 	if exp := s.msg.Spec.ExpiresAt; exp != nil && !now.Before(exp.Time) {
 		s.msg.Status.Phase = teamsv1alpha1.PhaseExpired
 		status.MarkNotReady(s.msg, teamsv1alpha1.ExpiredReason, fmt.Sprintf(
 			"Not delivered before expiresAt (%s); it will not be sent", exp.UTC().Format(time.RFC3339)))
-		s.done = true
-		return ctrl.Result{}, nil
+		return outcome.Requeue(0)
 	}
 	if at := s.msg.Spec.SendAt; at != nil && now.Before(at.Time) {
 		s.msg.Status.Phase = teamsv1alpha1.PhaseScheduled
-		status.MarkProgressing(s.msg, teamsv1alpha1.ScheduledReason,
-			fmt.Sprintf("Scheduled to be sent at %s", at.UTC().Format(time.RFC3339)))
-		s.done = true
-		return ctrl.Result{RequeueAfter: at.Sub(now)}, nil
+		return outcome.Wait(teamsv1alpha1.ScheduledReason,
+			fmt.Sprintf("Scheduled to be sent at %s", at.UTC().Format(time.RFC3339)), at.Sub(now))
 	}
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // resolveTarget takes the conversation, service URL and tenant from the ConversationTarget,
 // which must be Ready for its generation.
-func (r *ProactiveMessageReconciler) resolveTarget(ctx context.Context, s *messageScope) (ctrl.Result, error) {
+func (r *ProactiveMessageReconciler) resolveTarget(ctx context.Context, s *messageScope) error {
 	name := s.msg.Spec.TargetRef.Name
 	target := &teamsv1alpha1.ConversationTarget{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: s.msg.Namespace, Name: name}, target); err != nil {
 		if apierrors.IsNotFound(err) {
 			return s.wait(teamsv1alpha1.DependencyNotReadyReason, fmt.Sprintf(
-				"ConversationTarget %q not found: create it; the message is sent once it is Ready", name)), nil
+				"ConversationTarget %q not found: create it; the message is sent once it is Ready", name))
 		}
-		return ctrl.Result{}, fmt.Errorf("getting ConversationTarget %s: %w", name, err)
+		return fmt.Errorf("getting ConversationTarget %s: %w", name, err)
 	}
 	if !status.IsReady(target) || target.Status.ConversationID == "" {
 		why := "it has no status yet"
@@ -178,61 +167,60 @@ func (r *ProactiveMessageReconciler) resolveTarget(ctx context.Context, s *messa
 			why = c.Message
 		}
 		return s.wait(teamsv1alpha1.DependencyNotReadyReason, fmt.Sprintf(
-			"ConversationTarget %q is not Ready (%s); the message is sent once it is", name, why)), nil
+			"ConversationTarget %q is not Ready (%s); the message is sent once it is", name, why))
 	}
 	s.target = target
 	s.conversationID = target.Status.ConversationID
 	if target.Status.Kind == "Channel" {
 		s.channelID = target.Status.ConversationID
 	}
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // resolveReplyTo sends a reply into the thread of the message it names, once that one is
 // delivered.
-func (r *ProactiveMessageReconciler) resolveReplyTo(ctx context.Context, s *messageScope) (ctrl.Result, error) {
+func (r *ProactiveMessageReconciler) resolveReplyTo(ctx context.Context, s *messageScope) error {
 	ref := s.msg.Spec.ReplyTo
 	if ref == nil {
-		return ctrl.Result{}, nil
+		return nil
 	}
 	parent := &teamsv1alpha1.ProactiveMessage{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: s.msg.Namespace, Name: ref.Name}, parent); err != nil {
 		if apierrors.IsNotFound(err) {
 			return s.wait(teamsv1alpha1.ReplyTargetNotReady, fmt.Sprintf(
-				"ProactiveMessage %q (replyTo) not found; the reply is sent once it is delivered", ref.Name)), nil
+				"ProactiveMessage %q (replyTo) not found; the reply is sent once it is delivered", ref.Name))
 		}
-		return ctrl.Result{}, fmt.Errorf("getting ProactiveMessage %s: %w", ref.Name, err)
+		return fmt.Errorf("getting ProactiveMessage %s: %w", ref.Name, err)
 	}
 	switch {
 	case parent.Spec.TargetRef.Name != s.msg.Spec.TargetRef.Name:
-		s.fail(teamsv1alpha1.InvalidSpecReason, fmt.Sprintf("replyTo names %q, a message to another ConversationTarget "+
+		return s.fail(teamsv1alpha1.InvalidSpecReason, fmt.Sprintf("replyTo names %q, a message to another ConversationTarget "+
 			"(%q): a reply must go to the same target", ref.Name, parent.Spec.TargetRef.Name))
 	case parent.Status.Phase == teamsv1alpha1.PhaseDelivered && !strings.Contains(parent.Status.ConversationID, threadSeparator):
-		s.fail(teamsv1alpha1.InvalidSpecReason, fmt.Sprintf("replyTo names %q, which was not sent to a channel: "+
+		return s.fail(teamsv1alpha1.InvalidSpecReason, fmt.Sprintf("replyTo names %q, which was not sent to a channel: "+
 			"only channel messages have threads to reply in", ref.Name))
 	case parent.Status.Phase == teamsv1alpha1.PhaseDelivered:
 		s.conversationID, s.channelID = parent.Status.ConversationID, ""
 	case messageFinished(parent):
-		s.fail(teamsv1alpha1.ReplyTargetNotReady, fmt.Sprintf("replyTo names %q, which ended %s and will not be "+
+		return s.fail(teamsv1alpha1.ReplyTargetNotReady, fmt.Sprintf("replyTo names %q, which ended %s and will not be "+
 			"delivered: reply to another message", ref.Name, parent.Status.Phase))
 	default:
 		return s.wait(teamsv1alpha1.ReplyTargetNotReady, fmt.Sprintf(
-			"Waiting for ProactiveMessage %q to be delivered: this message is a reply in its thread", ref.Name)), nil
+			"Waiting for ProactiveMessage %q to be delivered: this message is a reply in its thread", ref.Name))
 	}
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // connect gets the clients of the target's credentials.
-func (r *ProactiveMessageReconciler) connect(ctx context.Context, s *messageScope) (ctrl.Result, error) {
+func (r *ProactiveMessageReconciler) connect(ctx context.Context, s *messageScope) error {
 	clients, err := r.Clients.For(ctx, s.msg.Namespace, s.target.Spec.CredentialsRef)
 	if err != nil {
 		if ce, ok := AsCredentialsError(err); ok {
+			// The Secret belongs to the target, whose Secret this controller does not watch.
 			s.msg.Status.Phase = teamsv1alpha1.PhasePending
-			status.MarkStalled(s.msg, ce.Reason, "Credentials of ConversationTarget "+s.target.Name+": "+ce.Message)
-			s.done = true
-			return ctrl.Result{RequeueAfter: credentialsRecheck}, nil
+			return outcome.StallExternal(ce.Reason, "Credentials of ConversationTarget "+s.target.Name+": "+ce.Message)
 		}
-		return ctrl.Result{}, fmt.Errorf("getting clients for ConversationTarget %s: %w", s.target.Name, err)
+		return fmt.Errorf("getting clients for ConversationTarget %s: %w", s.target.Name, err)
 	}
 	s.clients = clients
 	s.serviceURL = s.target.Status.ServiceURL
@@ -243,5 +231,5 @@ func (r *ProactiveMessageReconciler) connect(ctx context.Context, s *messageScop
 	if s.tenantID == "" {
 		s.tenantID = clients.TenantID
 	}
-	return ctrl.Result{}, nil
+	return nil
 }

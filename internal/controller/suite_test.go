@@ -118,6 +118,9 @@ func startManager(cfg *rest.Config, scheme *runtime.Scheme) {
 		DefaultCredentials:   types.NamespacedName{Namespace: operatorNamespace, Name: defaultSecretName},
 		ExtraRootCAs:         emuServer.RootCAs,
 		InstallationInterval: 3 * time.Second,
+		// A target waiting for its bot looks again soon, so tests of installs made outside
+		// the cluster do not wait the production 30s.
+		TargetRecheckInterval: 2 * time.Second,
 	})).To(Succeed())
 
 	go func() {

@@ -19,6 +19,7 @@ import (
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/graph"
+	"github.com/teams-operator/teams-operator/internal/outcome"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
 
@@ -61,8 +62,6 @@ type taiScope struct {
 	uninstalled bool
 }
 
-type taiStep func(context.Context, *taiScope) (ctrl.Result, error)
-
 // +kubebuilder:rbac:groups=teams.operator.dev,resources=teamsappinstallations,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=teams.operator.dev,resources=teamsappinstallations/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=teams.operator.dev,resources=teamsappinstallations/finalizers,verbs=update
@@ -76,25 +75,14 @@ func (r *TeamsAppInstallationReconciler) Reconcile(ctx context.Context, req ctrl
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	patcher := status.NewPatcher(r.Client, obj)
-	before := status.ReadyCondition(obj).DeepCopy()
-	defer func() {
-		status.Finalize(obj)
-		// NotFound: the finalizer was just removed and the object is gone.
-		if err := client.IgnoreNotFound(patcher.Patch(ctx, obj)); err != nil {
-			retErr = errors.Join(retErr, err)
-		}
-		status.Notify(r.Recorder, obj, before)
-		if retErr != nil {
-			result = ctrl.Result{}
-		}
-	}()
+	f := outcome.Begin(r.Client, r.Recorder, obj)
+	defer func() { result, retErr = f.Finish(ctx, result, retErr) }()
 
-	s := &taiScope{obj: obj, patcher: patcher, recordedInstallation: obj.Status.InstallationID}
+	s := &taiScope{obj: obj, patcher: f.Patcher(), recordedInstallation: obj.Status.InstallationID}
 	if !obj.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
 	}
-	return r.runSteps(ctx, s,
+	return r.handleError(ctx, s, outcome.Run(ctx, s,
 		r.validate,
 		r.connect,
 		r.resolveApp,
@@ -103,21 +91,7 @@ func (r *TeamsAppInstallationReconciler) Reconcile(ctx context.Context, req ctrl
 		r.reportChat,
 		r.upgrade,
 		r.markReady,
-	)
-}
-
-// runSteps runs steps in order and stops at the first that fails or asks to come back later.
-func (r *TeamsAppInstallationReconciler) runSteps(ctx context.Context, s *taiScope, steps ...taiStep) (ctrl.Result, error) {
-	for _, step := range steps {
-		res, err := step(ctx, s)
-		if err != nil {
-			return r.handleError(ctx, s, err)
-		}
-		if !res.IsZero() {
-			return res, nil
-		}
-	}
-	return ctrl.Result{}, nil
+	))
 }
 
 // reconcileDelete uninstalls the app (deletionPolicy Delete) and then releases the object.
@@ -127,7 +101,7 @@ func (r *TeamsAppInstallationReconciler) reconcileDelete(ctx context.Context, s 
 		return ctrl.Result{}, nil
 	}
 	if taiDeletionPolicy(obj) == teamsv1alpha1.DeletionPolicyDelete {
-		res, err := r.runSteps(ctx, s, r.connect, r.uninstall)
+		res, err := r.handleError(ctx, s, outcome.Run(ctx, s, r.connect, r.uninstall))
 		if !s.uninstalled {
 			return r.deletionBlocked(s, res, err)
 		}

@@ -13,7 +13,7 @@ import (
 	"github.com/teams-operator/teams-operator/internal/auth"
 	"github.com/teams-operator/teams-operator/internal/graph"
 	"github.com/teams-operator/teams-operator/internal/msapi"
-	"github.com/teams-operator/teams-operator/internal/status"
+	"github.com/teams-operator/teams-operator/internal/outcome"
 )
 
 const (
@@ -24,97 +24,71 @@ const (
 	taiThrottleDelay = 5 * time.Second
 )
 
-// taiStallError is a failure only a person can fix. retry says whether the fix can happen
-// outside the cluster (so the operator looks again later) rather than in the spec.
-type taiStallError struct {
-	reason, message string
-	retry           bool
+// taiStallExternal is a stall a person fixes outside the cluster (a permission, the catalog,
+// the tenant), so the installation is looked at again.
+func taiStallExternal(reason, format string, args ...any) error {
+	return outcome.StallExternal(reason, fmt.Sprintf(format, args...))
 }
 
-func (e *taiStallError) Error() string { return e.message }
-
-func taiStall(reason string, retry bool, format string, args ...any) error {
-	return &taiStallError{reason: reason, message: fmt.Sprintf(format, args...), retry: retry}
-}
-
-func asTAIStall(err error) (*taiStallError, bool) {
-	var se *taiStallError
-	ok := errors.As(err, &se)
-	return se, ok
-}
-
-// handleError turns a step's error into conditions and a result: stalled and nil for what
-// needs a person, a requeue for conflicts and throttling, the error itself (workqueue
-// backoff) for transient failures.
+// handleError turns what the steps ended with into conditions and a result (classify).
 func (r *TeamsAppInstallationReconciler) handleError(ctx context.Context, s *taiScope, err error) (ctrl.Result, error) {
+	return outcome.Apply(ctx, s.obj, taiExternalRetry(r.interval(s.obj)), r.classify(ctx, s, err))
+}
+
+// classify turns a failure into an outcome: stalled for what needs a person, a wait for
+// throttling, a retry with backoff for transient failures. Outcomes and API server
+// conflicts pass through.
+func (r *TeamsAppInstallationReconciler) classify(ctx context.Context, s *taiScope, err error) error {
 	obj := s.obj
-	later := ctrl.Result{RequeueAfter: taiExternalRetry(r.interval(obj))}
-	if se, ok := asTAIStall(err); ok {
-		status.MarkStalled(obj, se.reason, se.message)
-		if se.retry {
-			return later, nil
-		}
-		return ctrl.Result{}, nil
-	}
-	if apierrors.IsConflict(err) {
-		ctrl.LoggerFrom(ctx).V(1).Info("Object changed meanwhile, requeueing")
-		return ctrl.Result{RequeueAfter: time.Second}, nil
+	if _, ok := outcome.As(err); ok || err == nil || apierrors.IsConflict(err) {
+		return err
 	}
 	if ce, ok := AsCredentialsError(err); ok {
 		// The Secret watch brings the object back when the Secret appears or changes.
-		status.MarkStalled(obj, ce.Reason, ce.Message)
-		return ctrl.Result{}, nil
+		return outcome.Stall(ce.Reason, ce.Message)
 	}
 	if errors.Is(err, auth.ErrTokenRejected) {
-		status.MarkStalled(obj, teamsv1alpha1.AuthenticationFailedReason, fmt.Sprintf(
+		return taiStallExternal(teamsv1alpha1.AuthenticationFailedReason,
 			"Microsoft Entra ID rejected the credentials of Secret %s: %v. Fix tenantId, clientId and clientSecret "+
-				"(or the certificate) in the Secret", r.secretName(obj), err))
-		return later, nil
+				"(or the certificate) in the Secret", r.secretName(obj), err)
 	}
 	if apiErr, ok := msapi.AsAPIError(err); ok {
 		ctrl.LoggerFrom(ctx).Info("Microsoft Graph call failed", "operation", apiErr.Operation,
 			"status", apiErr.Status, "code", apiErr.Code, "requestId", apiErr.RequestID)
 	}
-	return r.classified(obj, msapi.Classify(err), err, later)
+	return r.classified(obj, msapi.Classify(err), err)
 }
 
 // classified maps a Microsoft API error through msapi.Classify.
 func (r *TeamsAppInstallationReconciler) classified(obj *teamsv1alpha1.TeamsAppInstallation, c msapi.Classification,
-	err error, later ctrl.Result) (ctrl.Result, error) {
+	err error) error {
 	switch {
 	case c.Reason == msapi.ReasonThrottled || msapi.IsThrottled(err):
-		status.MarkProgressing(obj, teamsv1alpha1.ThrottledReason,
-			"Microsoft Graph is throttling the bot's requests; retrying after the delay it asked for")
-		return ctrl.Result{RequeueAfter: taiRetryAfter(c.After)}, nil
+		return outcome.RetryIn(teamsv1alpha1.ThrottledReason,
+			"Microsoft Graph is throttling the bot's requests; retrying after the delay it asked for", taiRetryAfter(c.After))
 	case c.Reason == msapi.ReasonPermissionDenied:
-		status.MarkStalled(obj, teamsv1alpha1.PermissionDeniedReason, taiPermissionMessage(err, obj))
-		return later, nil
+		return outcome.StallExternal(teamsv1alpha1.PermissionDeniedReason, taiPermissionMessage(err, obj))
 	case c.MaxAttempts > 0:
 		n := r.installAttempts.inc(obj.UID)
 		if n < c.MaxAttempts {
-			status.MarkProgressing(obj, teamsv1alpha1.ProgressingWithRetryReason,
-				fmt.Sprintf("Microsoft Graph refused the request (attempt %d of %d), retrying: %v", n, c.MaxAttempts, err))
-			return ctrl.Result{}, err
+			return outcome.RetryErr(teamsv1alpha1.ProgressingWithRetryReason,
+				fmt.Sprintf("Microsoft Graph refused the request (attempt %d of %d), retrying: %v", n, c.MaxAttempts, err), err)
 		}
 		r.installAttempts.reset(obj.UID)
-		status.MarkStalled(obj, teamsv1alpha1.InvalidSpecReason, fmt.Sprintf("Microsoft Graph refused the request %d times: "+
-			"%v. Check spec.consentedPermissions against the app's manifest", n, err))
-		return ctrl.Result{}, nil
+		return outcome.Stallf(teamsv1alpha1.InvalidSpecReason, "Microsoft Graph refused the request %d times: "+
+			"%v. Check spec.consentedPermissions against the app's manifest", n, err)
 	case c.Terminal && c.Reason == msapi.ReasonBadRequest:
-		status.MarkStalled(obj, teamsv1alpha1.InvalidSpecReason, fmt.Sprintf("Microsoft Graph refused the request: %v. "+
-			"Check spec.app, spec.scope and spec.consentedPermissions", err))
-		return ctrl.Result{}, nil
+		return outcome.Stallf(teamsv1alpha1.InvalidSpecReason, "Microsoft Graph refused the request: %v. "+
+			"Check spec.app, spec.scope and spec.consentedPermissions", err)
 	case c.Terminal:
 		reason := teamsv1alpha1.InternalErrorReason
 		if c.Reason == msapi.ReasonNotFound {
 			reason = teamsv1alpha1.ExternalNotFoundReason
 		}
-		status.MarkStalled(obj, reason, fmt.Sprintf("Microsoft Graph refused the request: %v", err))
-		return later, nil
+		return taiStallExternal(reason, "Microsoft Graph refused the request: %v", err)
 	}
-	status.MarkProgressing(obj, teamsv1alpha1.ProgressingWithRetryReason,
-		fmt.Sprintf("Retrying after a transient error: %v", err))
-	return ctrl.Result{}, err
+	return outcome.RetryErr(teamsv1alpha1.ProgressingWithRetryReason,
+		fmt.Sprintf("Retrying after a transient error: %v", err), err)
 }
 
 // taiPermissionMessage names the Graph application permission the refused call needs (reference 1.4).

@@ -18,6 +18,7 @@ import (
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/graph"
 	"github.com/teams-operator/teams-operator/internal/msapi"
+	"github.com/teams-operator/teams-operator/internal/outcome"
 )
 
 func TestValidateInstallationSpec(t *testing.T) {
@@ -187,9 +188,9 @@ func TestHandleError(t *testing.T) {
 		wantResult  ctrl.Result
 		wantErr     bool
 	}{
-		"stall asking for a spec change": {err: taiStall(teamsv1alpha1.InvalidSpecReason, false, "bad"),
+		"stall asking for a spec change": {err: outcome.Stall(teamsv1alpha1.InvalidSpecReason, "bad"),
 			wantReason: teamsv1alpha1.InvalidSpecReason, wantStalled: true},
-		"stall fixed outside the cluster is checked again": {err: taiStall(teamsv1alpha1.AppNotFoundReason, true, "x"),
+		"stall fixed outside the cluster is checked again": {err: outcome.StallExternal(teamsv1alpha1.AppNotFoundReason, "x"),
 			wantReason: teamsv1alpha1.AppNotFoundReason, wantStalled: true, wantResult: ctrl.Result{RequeueAfter: 3 * time.Minute}},
 		"API server conflict requeues quietly": {err: fmt.Errorf("adding finalizer: %w", conflict),
 			wantResult: ctrl.Result{RequeueAfter: time.Second}},
@@ -279,7 +280,7 @@ func (f *observeFixture) observe(obj *teamsv1alpha1.TeamsAppInstallation) (ctrl.
 	}
 	s := &taiScope{obj: obj, clients: &Clients{Graph: fake}, app: graph.TeamsApp{ID: "app"},
 		target: graph.Scope{Kind: graph.ScopeTeam, ID: "team"}, recordedInstallation: obj.Status.InstallationID}
-	return f.r.observe(context.Background(), s)
+	return f.r.handleError(context.Background(), s, f.r.observe(context.Background(), s))
 }
 
 func orphanObject() *teamsv1alpha1.TeamsAppInstallation {
@@ -336,10 +337,11 @@ func TestObserve(t *testing.T) {
 	t.Run("two installations are an adoption conflict", func(t *testing.T) {
 		g := NewWithT(t)
 		f := newObserveFixture(nil, []graph.Installation{inst, {ID: "inst-2"}})
-		_, err := f.observe(orphanObject())
-		se, ok := asTAIStall(err)
-		g.Expect(ok).To(BeTrue())
-		g.Expect(se.reason).To(Equal(teamsv1alpha1.AdoptionConflictReason))
+		obj := orphanObject()
+		_, err := f.observe(obj)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(meta.FindStatusCondition(obj.Status.Conditions, teamsv1alpha1.StalledCondition).Reason).
+			To(Equal(teamsv1alpha1.AdoptionConflictReason))
 		g.Expect(f.installs).To(BeZero())
 	})
 
@@ -366,7 +368,8 @@ func TestARecordedInstallationThatIsGoneIsForgotten(t *testing.T) {
 	s := &taiScope{obj: obj, clients: &Clients{Graph: fake}, target: graph.Scope{Kind: graph.ScopeUser, ID: "user"},
 		inst: &graph.Installation{ID: "new"}, recordedInstallation: "old"}
 
-	res, err := (&TeamsAppInstallationReconciler{}).reportChat(context.Background(), s)
+	r := &TeamsAppInstallationReconciler{}
+	res, err := r.handleError(context.Background(), s, r.reportChat(context.Background(), s))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.RequeueAfter).To(Equal(time.Second), "observed again shortly")
 	g.Expect(obj.Status.InstallationID).To(BeEmpty())

@@ -14,6 +14,7 @@ import (
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/graph"
 	"github.com/teams-operator/teams-operator/internal/msapi"
+	"github.com/teams-operator/teams-operator/internal/outcome"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
 
@@ -26,32 +27,32 @@ const (
 )
 
 // validate mirrors the CRD's CEL rules, for API servers that do not enforce them.
-func (r *TeamsAppInstallationReconciler) validate(_ context.Context, s *taiScope) (ctrl.Result, error) {
+func (r *TeamsAppInstallationReconciler) validate(_ context.Context, s *taiScope) error {
 	if err := validateInstallationSpec(&s.obj.Spec); err != nil {
-		return ctrl.Result{}, taiStall(teamsv1alpha1.InvalidSpecReason, false, "%v", err)
+		return outcome.Stall(teamsv1alpha1.InvalidSpecReason, err.Error())
 	}
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // connect gets the Microsoft clients of the object's credentials.
-func (r *TeamsAppInstallationReconciler) connect(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+func (r *TeamsAppInstallationReconciler) connect(ctx context.Context, s *taiScope) error {
 	clients, err := r.Clients.For(ctx, s.obj.Namespace, s.obj.Spec.CredentialsRef)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	s.clients = clients
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // resolveApp finds the app in the organization's catalog and records its catalog id.
-func (r *TeamsAppInstallationReconciler) resolveApp(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+func (r *TeamsAppInstallationReconciler) resolveApp(ctx context.Context, s *taiScope) error {
 	app, err := taiFindCatalogApp(ctx, s.clients.Graph, s.obj.Spec.App)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	s.app = app
 	s.obj.Status.TeamsAppID = app.ID
-	return ctrl.Result{}, nil
+	return nil
 }
 
 func taiFindCatalogApp(ctx context.Context, g graph.Interface, ref teamsv1alpha1.TeamsAppReference) (graph.TeamsApp, error) {
@@ -59,7 +60,7 @@ func taiFindCatalogApp(ctx context.Context, g graph.Interface, ref teamsv1alpha1
 	if ref.TeamsAppID != "" {
 		app, err := g.GetCatalogApp(ctx, ref.TeamsAppID)
 		if msapi.IsNotFound(err) {
-			return app, taiStall(teamsv1alpha1.AppNotFoundReason, true,
+			return app, taiStallExternal(teamsv1alpha1.AppNotFoundReason,
 				"App %s is not in the organization's app catalog: %s.teamsAppId", ref.TeamsAppID, publish)
 		}
 		if err != nil {
@@ -73,7 +74,7 @@ func taiFindCatalogApp(ctx context.Context, g graph.Interface, ref teamsv1alpha1
 	}
 	switch len(apps) {
 	case 0:
-		return graph.TeamsApp{}, taiStall(teamsv1alpha1.AppNotFoundReason, true,
+		return graph.TeamsApp{}, taiStallExternal(teamsv1alpha1.AppNotFoundReason,
 			"No app with externalId %s is in the organization's app catalog: %s.externalId (a store app has no "+
 				"externalId: use spec.app.teamsAppId)", ref.ExternalID, publish)
 	case 1:
@@ -83,13 +84,13 @@ func taiFindCatalogApp(ctx context.Context, g graph.Interface, ref teamsv1alpha1
 	for _, a := range apps {
 		ids = append(ids, a.ID)
 	}
-	return graph.TeamsApp{}, taiStall(teamsv1alpha1.AdoptionConflictReason, true,
+	return graph.TeamsApp{}, taiStallExternal(teamsv1alpha1.AdoptionConflictReason,
 		"%d catalog apps have externalId %s (%s): set spec.app.teamsAppId to the one to install",
 		len(apps), ref.ExternalID, strings.Join(ids, ", "))
 }
 
 // resolveTarget turns the spec's scope into a Graph scope; a user's UPN becomes its object id.
-func (r *TeamsAppInstallationReconciler) resolveTarget(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+func (r *TeamsAppInstallationReconciler) resolveTarget(ctx context.Context, s *taiScope) error {
 	sc := s.obj.Spec.Scope
 	st := &s.obj.Status
 	switch {
@@ -102,12 +103,12 @@ func (r *TeamsAppInstallationReconciler) resolveTarget(ctx context.Context, s *t
 	case sc.User != nil:
 		userID, err := taiResolveUser(ctx, s.clients.Graph, sc.User)
 		if err != nil {
-			return ctrl.Result{}, err
+			return err
 		}
 		s.target = graph.Scope{Kind: graph.ScopeUser, ID: userID}
 		st.UserID = userID
 	}
-	return ctrl.Result{}, nil
+	return nil
 }
 
 func taiResolveUser(ctx context.Context, g graph.Interface, u *teamsv1alpha1.UserScope) (string, error) {
@@ -116,7 +117,7 @@ func taiResolveUser(ctx context.Context, g graph.Interface, u *teamsv1alpha1.Use
 	}
 	user, err := g.GetUser(ctx, u.UserPrincipalName)
 	if msapi.IsNotFound(err) {
-		return "", taiStall(teamsv1alpha1.UserNotFoundReason, true,
+		return "", taiStallExternal(teamsv1alpha1.UserNotFoundReason,
 			"User %s was not found in the tenant: fix spec.scope.user.userPrincipalName", u.UserPrincipalName)
 	}
 	if err != nil {
@@ -127,25 +128,25 @@ func taiResolveUser(ctx context.Context, g graph.Interface, u *teamsv1alpha1.Use
 
 // observe lists the app's installations in the scope: one is adopted, none means install
 // (and list again, since the install returns no id), more than one is a conflict.
-func (r *TeamsAppInstallationReconciler) observe(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+func (r *TeamsAppInstallationReconciler) observe(ctx context.Context, s *taiScope) error {
 	insts, err := r.listInstallations(ctx, s)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	if len(insts) == 0 {
-		if res, err := r.install(ctx, s); err != nil || !res.IsZero() {
-			return res, err
+		if err := r.install(ctx, s); err != nil {
+			return err
 		}
 		if insts, err = r.listInstallations(ctx, s); err != nil {
-			return ctrl.Result{}, err
+			return err
 		}
 	}
 	switch len(insts) {
 	case 0:
-		return r.waitForInstall(s), nil
+		return taiWaitForInstall()
 	case 1:
 	default:
-		return ctrl.Result{}, taiStall(teamsv1alpha1.AdoptionConflictReason, true,
+		return taiStallExternal(teamsv1alpha1.AdoptionConflictReason,
 			"%d installations of app %s in %s: remove the extra ones in Teams", len(insts), s.app.ID, taiScopeText(s.obj))
 	}
 	s.inst = &insts[0]
@@ -154,10 +155,10 @@ func (r *TeamsAppInstallationReconciler) observe(ctx context.Context, s *taiScop
 		r.pendingInstalls.reset(s.obj.UID)
 	}
 	if err := r.ensureFinalizer(ctx, s); err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	r.reportObserved(ctx, s)
-	return ctrl.Result{}, nil
+	return nil
 }
 
 func (r *TeamsAppInstallationReconciler) listInstallations(ctx context.Context, s *taiScope) ([]graph.Installation, error) {
@@ -173,17 +174,17 @@ func (r *TeamsAppInstallationReconciler) listInstallations(ctx context.Context, 
 
 // install adds the app, after persisting the finalizer, unless an install of ours is still
 // within its grace period (then it waits for the listing instead).
-func (r *TeamsAppInstallationReconciler) install(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+func (r *TeamsAppInstallationReconciler) install(ctx context.Context, s *taiScope) error {
 	log := ctrl.LoggerFrom(ctx)
 	if s.obj.Status.InstallationID != "" {
 		log.Info("Installation is missing, installing again", "installationId", s.obj.Status.InstallationID)
 		s.obj.Status.InstallationID, s.obj.Status.Version = "", ""
 	}
 	if at, ok := r.pendingInstalls.get(s.obj.UID); ok && time.Since(at) < installGracePeriod {
-		return r.waitForInstall(s), nil
+		return taiWaitForInstall()
 	}
 	if err := r.ensureFinalizer(ctx, s); err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	log.Info("Installing app", "teamsAppId", s.app.ID, "scope", taiScopeText(s.obj))
 	err := s.clients.Graph.InstallApp(ctx, s.target, s.app.ID, taiGraphPermissions(s.obj.Spec.ConsentedPermissions))
@@ -191,17 +192,16 @@ func (r *TeamsAppInstallationReconciler) install(ctx context.Context, s *taiScop
 	case msapi.IsConflict(err):
 		log.V(1).Info("App is installed already")
 	case err != nil:
-		return ctrl.Result{}, fmt.Errorf("installing app %s in %s: %w", s.app.ID, taiScopeText(s.obj), err)
+		return fmt.Errorf("installing app %s in %s: %w", s.app.ID, taiScopeText(s.obj), err)
 	}
 	r.installAttempts.reset(s.obj.UID)
 	r.pendingInstalls.set(s.obj.UID, time.Now())
-	return ctrl.Result{}, nil
+	return nil
 }
 
-func (r *TeamsAppInstallationReconciler) waitForInstall(s *taiScope) ctrl.Result {
-	status.MarkProgressing(s.obj, teamsv1alpha1.ProgressingReason,
-		"Waiting for the new installation to appear in Microsoft Graph")
-	return ctrl.Result{RequeueAfter: installPollInterval}
+func taiWaitForInstall() error {
+	return outcome.Wait(teamsv1alpha1.ProgressingReason,
+		"Waiting for the new installation to appear in Microsoft Graph", installPollInterval)
 }
 
 // ensureFinalizer persists the finalizer before the first external write (deletionPolicy
@@ -238,106 +238,105 @@ func (r *TeamsAppInstallationReconciler) reportObserved(ctx context.Context, s *
 }
 
 // reportChat records the chat to send to: the user's 1:1 chat with the bot (user scope).
-func (r *TeamsAppInstallationReconciler) reportChat(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+func (r *TeamsAppInstallationReconciler) reportChat(ctx context.Context, s *taiScope) error {
 	obj := s.obj
 	if s.target.Kind != graph.ScopeUser || (obj.Status.ChatID != "" && s.recordedInstallation == s.inst.ID) {
-		return ctrl.Result{}, nil
+		return nil
 	}
 	chatID, err := s.clients.Graph.GetInstallationChat(ctx, s.target.ID, s.inst.ID)
 	if msapi.IsNotFound(err) {
-		return r.forgetInstallation(ctx, s), nil
+		return r.forgetInstallation(ctx, s)
 	}
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("getting the chat of installation %s: %w", s.inst.ID, err)
+		return fmt.Errorf("getting the chat of installation %s: %w", s.inst.ID, err)
 	}
 	obj.Status.ChatID = chatID
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // forgetInstallation clears an installation id that Graph no longer knows and observes again.
-func (r *TeamsAppInstallationReconciler) forgetInstallation(ctx context.Context, s *taiScope) ctrl.Result {
+func (r *TeamsAppInstallationReconciler) forgetInstallation(ctx context.Context, s *taiScope) error {
 	ctrl.LoggerFrom(ctx).Info("Installation not found, observing again", "installationId", s.inst.ID)
 	s.obj.Status.InstallationID, s.obj.Status.Version = "", ""
 	if s.target.Kind == graph.ScopeUser {
 		s.obj.Status.ChatID = ""
 	}
-	status.MarkProgressing(s.obj, teamsv1alpha1.ProgressingReason, "The installation disappeared; observing it again")
-	return ctrl.Result{RequeueAfter: time.Second}
+	return outcome.Wait(teamsv1alpha1.ProgressingReason, "The installation disappeared; observing it again", time.Second)
 }
 
 // upgrade moves the installation to the catalog's published version, or to the spec's
 // consented permissions, unless upgradePolicy is Manual.
-func (r *TeamsAppInstallationReconciler) upgrade(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+func (r *TeamsAppInstallationReconciler) upgrade(ctx context.Context, s *taiScope) error {
 	if s.obj.Spec.UpgradePolicy == teamsv1alpha1.UpgradePolicyManual {
-		return ctrl.Result{}, nil
+		return nil
 	}
 	want := taiPublishedVersion(s.app)
 	have := s.inst.Definition.Version
 	newVersion := want != "" && want != have
 	if !newVersion && !taiPermissionsDiffer(s.obj.Spec.ConsentedPermissions, s.inst.ConsentedPermissionSet.ResourceSpecificPermissions) {
-		return ctrl.Result{}, nil
+		return nil
 	}
 	ctrl.LoggerFrom(ctx).Info("Upgrading installation", "installationId", s.inst.ID, "from", have, "to", want)
 	err := s.clients.Graph.UpgradeApp(ctx, s.target, s.inst.ID, taiGraphPermissions(s.obj.Spec.ConsentedPermissions))
 	if msapi.IsNotFound(err) {
-		return r.forgetInstallation(ctx, s), nil
+		return r.forgetInstallation(ctx, s)
 	}
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("upgrading installation %s: %w", s.inst.ID, err)
+		return fmt.Errorf("upgrading installation %s: %w", s.inst.ID, err)
 	}
 	if newVersion {
 		s.obj.Status.Version = want
 	}
 	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "Upgraded", "Upgrade",
 		"Upgraded app %s in %s from version %s to %s", s.app.ID, taiScopeText(s.obj), have, s.obj.Status.Version)
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // markReady reports success and schedules the next drift check.
-func (r *TeamsAppInstallationReconciler) markReady(_ context.Context, s *taiScope) (ctrl.Result, error) {
+func (r *TeamsAppInstallationReconciler) markReady(_ context.Context, s *taiScope) error {
 	r.installAttempts.reset(s.obj.UID)
 	status.MarkReady(s.obj, teamsv1alpha1.InstalledReason,
 		fmt.Sprintf("Installed in %s, version %s", taiScopeText(s.obj), s.obj.Status.Version))
-	return ctrl.Result{RequeueAfter: taiJitter(r.interval(s.obj), rand.Float64())}, nil //nolint:gosec // jitter needs no crypto
+	return outcome.Requeue(taiJitter(r.interval(s.obj), rand.Float64())) //nolint:gosec // jitter needs no crypto
 }
 
 // uninstall removes every installation of the app from the scope (deletion, policy Delete).
 // Anything already gone (the app, the user, the scope, the installation) counts as done.
-func (r *TeamsAppInstallationReconciler) uninstall(ctx context.Context, s *taiScope) (ctrl.Result, error) {
+func (r *TeamsAppInstallationReconciler) uninstall(ctx context.Context, s *taiScope) error {
 	appID := s.obj.Status.TeamsAppID
 	if appID == "" {
 		app, err := taiFindCatalogApp(ctx, s.clients.Graph, s.obj.Spec.App)
 		if err != nil {
-			return ctrl.Result{}, taiGone(s, err)
+			return taiGone(s, err)
 		}
 		appID = app.ID
 	}
 	s.app = graph.TeamsApp{ID: appID}
 	if s.obj.Status.UserID != "" {
 		s.target = graph.Scope{Kind: graph.ScopeUser, ID: s.obj.Status.UserID}
-	} else if _, err := r.resolveTarget(ctx, s); err != nil {
-		return ctrl.Result{}, taiGone(s, err)
+	} else if err := r.resolveTarget(ctx, s); err != nil {
+		return taiGone(s, err)
 	}
 	insts, err := r.listInstallations(ctx, s)
 	if err != nil {
-		return ctrl.Result{}, taiGone(s, err)
+		return taiGone(s, err)
 	}
 	for _, in := range insts {
 		ctrl.LoggerFrom(ctx).Info("Uninstalling app", "installationId", in.ID)
 		if err := s.clients.Graph.UninstallApp(ctx, s.target, in.ID); err != nil && !msapi.IsNotFound(err) {
-			return ctrl.Result{}, fmt.Errorf("uninstalling installation %s: %w", in.ID, err)
+			return fmt.Errorf("uninstalling installation %s: %w", in.ID, err)
 		}
 		s.inst = &in
 	}
 	s.uninstalled = true
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // gone marks the deletion done when err says the app or the scope no longer exists, and
 // returns err otherwise.
 func taiGone(s *taiScope, err error) error {
-	if se, ok := asTAIStall(err); ok {
-		switch se.reason {
+	if o, ok := outcome.As(err); ok && o.Kind == outcome.Stalled {
+		switch o.Reason {
 		case teamsv1alpha1.AppNotFoundReason, teamsv1alpha1.UserNotFoundReason, teamsv1alpha1.ExternalNotFoundReason:
 			s.uninstalled = true
 			return nil
@@ -348,10 +347,10 @@ func taiGone(s *taiScope, err error) error {
 
 func taiScopeNotFound(obj *teamsv1alpha1.TeamsAppInstallation) error {
 	if obj.Spec.Scope.User != nil {
-		return taiStall(teamsv1alpha1.UserNotFoundReason, true,
+		return taiStallExternal(teamsv1alpha1.UserNotFoundReason,
 			"%s was not found in the tenant: fix spec.scope.user", strings.ToUpper(taiScopeText(obj)[:1])+taiScopeText(obj)[1:])
 	}
-	return taiStall(teamsv1alpha1.ExternalNotFoundReason, true,
+	return taiStallExternal(teamsv1alpha1.ExternalNotFoundReason,
 		"%s was not found in the tenant, or the bot's app cannot see it: fix spec.scope",
 		strings.ToUpper(taiScopeText(obj)[:1])+taiScopeText(obj)[1:])
 }

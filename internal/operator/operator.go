@@ -36,6 +36,9 @@ type Options struct {
 	MaxSendRPS float64
 	// InstallationInterval is the default drift-check interval of TeamsAppInstallations.
 	InstallationInterval time.Duration
+	// TargetRecheckInterval is how often a ConversationTarget waiting for its bot to be
+	// installed outside the cluster looks again; zero means 30s.
+	TargetRecheckInterval time.Duration
 	// MessageWorkers is how many ProactiveMessages are reconciled at once; zero means
 	// controller.DefaultMessageWorkers.
 	MessageWorkers int
@@ -68,7 +71,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		},
 		&controller.ConversationTargetReconciler{
 			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("conversationtarget-controller"),
-			Clients: factory, DefaultCredentials: opts.DefaultCredentials,
+			Clients: factory, DefaultCredentials: opts.DefaultCredentials, Interval: opts.TargetRecheckInterval,
 		},
 		&controller.ProactiveMessageReconciler{
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
