@@ -76,3 +76,17 @@ const (
 	// ResolvedReason: a channel, chat, known conversation or installation's chat was resolved.
 	ResolvedReason = "Resolved"
 )
+
+// Event reasons of Normal events that are not Ready transitions (those carry the condition's reason).
+const (
+	// AdoptedReason: an installation made outside the operator was adopted.
+	AdoptedReason = "Adopted"
+	// ReinstalledReason: an installation removed in Teams was installed again.
+	ReinstalledReason = "Reinstalled"
+	// UpgradedReason: an installation was moved to the catalog's version or the spec's permissions.
+	UpgradedReason = "Upgraded"
+	// UninstalledReason: the app was uninstalled on deletion.
+	UninstalledReason = "Uninstalled"
+	// EditedReason: a delivered message was edited in place.
+	EditedReason = "Edited"
+)

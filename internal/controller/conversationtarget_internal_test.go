@@ -110,7 +110,7 @@ func TestTargetAPIFailure(t *testing.T) {
 			err:        &msapi.APIError{API: msapi.APIBotFramework, Status: 429, RetryAfter: 3 * time.Second},
 			wantReason: teamsv1alpha1.ThrottledReason, wantRequeue: 3 * time.Second,
 		},
-		"throttled without Retry-After waits at least a second": {
+		"throttled without Retry-After backs off from a second": {
 			err: botErr(429, "Throttled"), wantReason: teamsv1alpha1.ThrottledReason, wantRequeue: time.Second,
 		},
 		"throttled for hours waits at most an hour": {
@@ -134,8 +134,10 @@ func TestTargetAPIFailure(t *testing.T) {
 			err: botErr(403, "BotDisabledByAdmin"), wantReason: teamsv1alpha1.BotDisabledReason, wantStalled: true,
 		},
 		"token rejected": {
-			err:        fmt.Errorf("acquiring token: %w", auth.ErrTokenRejected),
+			err: fmt.Errorf("acquiring token: %w", auth.ErrTokenRejected),
+			// Fixed in Entra or in the Secret: looked at again, as for every kind.
 			wantReason: teamsv1alpha1.AuthenticationFailedReason, wantStalled: true, wantMessage: "credentials Secret",
+			wantRequeue: 5 * time.Minute,
 		},
 		"Connector 401": {
 			err: botErr(401, "Unauthorized"), wantReason: teamsv1alpha1.AuthenticationFailedReason, wantStalled: true,
@@ -144,8 +146,12 @@ func TestTargetAPIFailure(t *testing.T) {
 			err:        &botframework.ServiceURLError{Rule: botframework.RuleHost, Host: "evil.example", Detail: "d"},
 			wantReason: teamsv1alpha1.ServiceURLRefusedReason, wantStalled: true,
 		},
-		"other terminal keeps the classification's reason": {
-			err: botErr(400, "BadArgument"), wantReason: msapi.ReasonBadArgument, wantStalled: true,
+		"a refused conversation is a spec to fix, with a declared reason": {
+			err: botErr(400, "BadArgument"), wantReason: teamsv1alpha1.InvalidSpecReason, wantStalled: true,
+		},
+		"an unlisted terminal answer gets a declared reason": {
+			err: botErr(418, "Teapot"), wantReason: teamsv1alpha1.InternalErrorReason, wantStalled: true,
+			wantRequeue: 5 * time.Minute,
 		},
 	}
 	for name, tc := range tests {
@@ -154,12 +160,13 @@ func TestTargetAPIFailure(t *testing.T) {
 			target := &teamsv1alpha1.ConversationTarget{ObjectMeta: metav1.ObjectMeta{Generation: 2}}
 			r := &ConversationTargetReconciler{}
 			res, err := outcome.Apply(context.Background(), target, targetPermissionRecheck,
-				r.apiFailure(context.Background(), tc.err, "User.Read.All"))
+				r.apiFailure(context.Background(), &targetScope{target: target}, tc.err, "User.Read.All"))
 			g.Expect(err != nil).To(Equal(tc.wantErr))
 			if err != nil {
 				g.Expect(res).To(BeZero(), "never a result with an error")
 			}
-			g.Expect(res.RequeueAfter).To(Equal(tc.wantRequeue))
+			// The one default for a 429 without Retry-After: backoff from 1s, with up to 20% jitter.
+			g.Expect(res.RequeueAfter).To(BeNumerically("~", tc.wantRequeue+tc.wantRequeue/10, tc.wantRequeue/10+1))
 			ready := meta.FindStatusCondition(target.Status.Conditions, teamsv1alpha1.ReadyCondition)
 			g.Expect(ready).NotTo(BeNil())
 			g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
-	"github.com/teams-operator/teams-operator/internal/auth"
 	"github.com/teams-operator/teams-operator/internal/botframework"
 	"github.com/teams-operator/teams-operator/internal/graph"
 	"github.com/teams-operator/teams-operator/internal/msapi"
@@ -31,7 +29,9 @@ const (
 // again: an admin grant changes nothing Kubernetes can watch.
 const targetPermissionRecheck = 5 * time.Minute
 
-// Graph application permissions, named in PermissionDenied messages (reference 1.4).
+// Graph application permissions, named in PermissionDenied messages, from the "Permissions"
+// tables of https://learn.microsoft.com/en-us/graph/api/user-get,
+// https://learn.microsoft.com/en-us/graph/api/team-get-primarychannel and the installedApps list pages.
 const (
 	targetPermUserRead        = "User.Read.All"
 	targetPermChannelRead     = "Channel.ReadBasic.All"
@@ -71,7 +71,7 @@ func (r *ConversationTargetReconciler) resolveUser(ctx context.Context, s *targe
 				"user %s does not exist in tenant %s: fix spec.user.userPrincipalName", u.UserPrincipalName, s.clients.TenantID))
 		}
 		if err != nil {
-			return r.apiFailure(ctx, fmt.Errorf("looking up user %s: %w", u.UserPrincipalName, err), targetPermUserRead)
+			return r.apiFailure(ctx, s, fmt.Errorf("looking up user %s: %w", u.UserPrincipalName, err), targetPermUserRead)
 		}
 		member = user.ID
 	}
@@ -89,7 +89,7 @@ func (r *ConversationTargetReconciler) resolveUser(ctx context.Context, s *targe
 			"becomes Ready by itself once it is installed", targetUserName(u), member)
 	}
 	if err != nil {
-		return r.apiFailure(ctx, fmt.Errorf("creating conversation with user %s: %w", targetUserName(u), err), "")
+		return r.apiFailure(ctx, s, fmt.Errorf("creating conversation with user %s: %w", targetUserName(u), err), "")
 	}
 	serviceURL := s.serviceURL
 	if conv.ServiceURL != "" {
@@ -122,7 +122,7 @@ func (r *ConversationTargetReconciler) resolveChannel(ctx context.Context, s *ta
 			return outcome.Stall(teamsv1alpha1.ExternalNotFoundReason, targetTeamNotFound(ch.TeamID, s.clients.TenantID))
 		}
 		if err != nil {
-			return r.apiFailure(ctx, fmt.Errorf("looking up the General channel of team %s: %w", ch.TeamID, err), targetPermChannelRead)
+			return r.apiFailure(ctx, s, fmt.Errorf("looking up the General channel of team %s: %w", ch.TeamID, err), targetPermChannelRead)
 		}
 		channelID = primary.ID
 	}
@@ -132,7 +132,7 @@ func (r *ConversationTargetReconciler) resolveChannel(ctx context.Context, s *ta
 		return outcome.Stall(teamsv1alpha1.ExternalNotFoundReason, targetTeamNotFound(ch.TeamID, s.clients.TenantID))
 	}
 	if err != nil {
-		return r.apiFailure(ctx, fmt.Errorf("listing the apps installed in team %s: %w", ch.TeamID, err), targetPermTeamInstallRead)
+		return r.apiFailure(ctx, s, fmt.Errorf("listing the apps installed in team %s: %w", ch.TeamID, err), targetPermTeamInstallRead)
 	}
 	if !installed {
 		return r.notInstalled("the bot is not installed in team %s: create a "+
@@ -156,7 +156,7 @@ func (r *ConversationTargetReconciler) resolveChat(ctx context.Context, s *targe
 			"chat %s does not exist in tenant %s: fix spec.chat.id", chatID, s.clients.TenantID))
 	}
 	if err != nil {
-		return r.apiFailure(ctx, fmt.Errorf("listing the apps installed in chat %s: %w", chatID, err), targetPermChatInstallRead)
+		return r.apiFailure(ctx, s, fmt.Errorf("listing the apps installed in chat %s: %w", chatID, err), targetPermChatInstallRead)
 	}
 	if !installed {
 		return r.notInstalled("the bot is not installed in chat %s: create a "+
@@ -214,49 +214,28 @@ func (r *ConversationTargetReconciler) resolveInstallationRef(ctx context.Contex
 	return nil
 }
 
-// apiFailure turns a failed Microsoft call into conditions and a result (msapi.Classify):
-// throttling waits Retry-After, transient errors go back to the workqueue's backoff, and
-// the rest stall with a reason naming what to fix. permission is the Graph permission the
-// call needs, named when it is denied.
-func (r *ConversationTargetReconciler) apiFailure(ctx context.Context, err error, permission string) error {
-	log := ctrl.LoggerFrom(ctx)
-	if apiErr, ok := msapi.AsAPIError(err); ok && apiErr.RequestID != "" {
-		log = log.WithValues("requestId", apiErr.RequestID)
-	}
-	if errors.Is(err, auth.ErrTokenRejected) {
-		return outcome.Stall(teamsv1alpha1.AuthenticationFailedReason, fmt.Sprintf(
-			"%v: fix the credentials Secret (tenantId, clientId and the client secret or certificate)", err))
-	}
-	c := msapi.Classify(err)
-	switch {
-	case c.Reason == msapi.ReasonThrottled || (c.Retry && c.After > 0):
-		log.Info("Throttled by Microsoft, waiting", "retryAfter", c.After, "reason", c.Reason)
-		return outcome.RetryIn(teamsv1alpha1.ThrottledReason, fmt.Sprintf("%v: retrying after the delay Microsoft asked for", err),
-			min(max(c.After, time.Second), time.Hour))
-	case c.Retry, c.Reason == msapi.ReasonOutcomeUnknown:
-		// A 1:1 create is safe to repeat: Teams returns the same conversation.
-		return outcome.RetryErr(teamsv1alpha1.ProgressingWithRetryReason, err.Error(), err)
-	}
-	log.Info("Microsoft refused the request", "reason", c.Reason)
-	switch c.Reason {
-	case msapi.ReasonPermissionDenied:
-		return outcome.StallExternal(teamsv1alpha1.PermissionDeniedReason, fmt.Sprintf(
-			"%v: grant the bot's Entra app the Graph application permission %s (with admin consent)", err, permission))
-	case msapi.ReasonBlockedByUser:
-		return outcome.Stallf(teamsv1alpha1.BlockedByUserReason,
-			"%v: the user blocked the bot; only the user can unblock it in Teams", err)
-	case msapi.ReasonBotDisabledByAdmin:
-		return outcome.Stallf(teamsv1alpha1.BotDisabledReason,
-			"%v: a Teams admin disabled the bot; ask them to allow the app in the Teams admin center", err)
-	case msapi.ReasonUnauthorized, msapi.ReasonBotNotRegistered:
-		return outcome.Stallf(teamsv1alpha1.AuthenticationFailedReason,
-			"%v: check that the credentials belong to a registered Azure Bot", err)
-	case msapi.ReasonServiceURLRefused:
-		return outcome.Stall(teamsv1alpha1.ServiceURLRefusedReason, err.Error())
-	}
-	reason := c.Reason
-	if reason == "" {
-		reason = teamsv1alpha1.InternalErrorReason
-	}
-	return outcome.Stall(reason, err.Error())
+// apiFailure turns a failed Microsoft call into an outcome (microsoftFailure). permission is
+// the Graph permission the call needs, named when it is denied.
+func (r *ConversationTargetReconciler) apiFailure(ctx context.Context, s *targetScope, err error, permission string) error {
+	return microsoftFailure(ctx, err, 0, failureWords{
+		fixes: targetFixes,
+		permission: func(error) string {
+			return "Grant the bot's Entra app the Graph application permission " + permission + " (with admin consent)"
+		},
+		secret: credentialsName(s.target.Namespace, s.target.Spec.CredentialsRef, r.DefaultCredentials),
+	})
+}
+
+// targetFixes are the target's words for the Connector's and Graph's terminal answers.
+var targetFixes = map[string]fix{
+	msapi.ReasonBlockedByUser: {reason: teamsv1alpha1.BlockedByUserReason,
+		text: "The user blocked the bot; only the user can unblock it in Teams"},
+	msapi.ReasonBotDisabledByAdmin: {reason: teamsv1alpha1.BotDisabledReason,
+		text: "A Teams admin disabled the bot; ask them to allow the app in the Teams admin center"},
+	msapi.ReasonUnauthorized: {reason: teamsv1alpha1.AuthenticationFailedReason,
+		text: "Check that the credentials belong to a registered Azure Bot"},
+	msapi.ReasonBotNotRegistered: {reason: teamsv1alpha1.AuthenticationFailedReason,
+		text: "Check that the credentials belong to a registered Azure Bot"},
+	msapi.ReasonBadArgument: {reason: teamsv1alpha1.InvalidSpecReason,
+		text: "Teams refused the conversation: check the user, the tenant and the service URL"},
 }

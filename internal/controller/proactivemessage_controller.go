@@ -16,6 +16,7 @@ import (
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/botframework"
+	"github.com/teams-operator/teams-operator/internal/ledger"
 	"github.com/teams-operator/teams-operator/internal/outcome"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
@@ -49,8 +50,8 @@ type ProactiveMessageReconciler struct {
 	// MaxConcurrentReconciles is the number of workers; zero means DefaultMessageWorkers.
 	MaxConcurrentReconciles int
 
-	unsaved perMessage[unsavedDelivery]
-	retries perMessage[time.Time]
+	// sends is what this process remembers about sends between reconciles (ledger.Memory).
+	sends ledger.Memory
 }
 
 // messageScope holds what the steps of one reconcile share.
@@ -67,10 +68,9 @@ type messageScope struct {
 	serviceURL     string
 	tenantID       string
 	activity       *botframework.Activity
-	// sent is the delivery this reconcile recorded, to be remembered until it is written.
-	sent *unsavedDelivery
-	// retryAt is when a send this reconcile saw refused may go again.
-	retryAt time.Time
+	// ledger is the send-attempt protocol of this message; observed is what it found.
+	ledger   *ledger.Ledger
+	observed ledger.Observation
 	// stale is set when the cache turned out to be behind the API server: everything this
 	// reconcile computed came from an old version, so it writes nothing at all.
 	stale bool
@@ -92,9 +92,10 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("target", msg.Spec.TargetRef.Name))
 	f := outcome.Begin(r.Client, r.Recorder, msg)
-	s := &messageScope{msg: msg, patcher: f.Patcher()}
+	s := &messageScope{msg: msg, patcher: f.Patcher(),
+		ledger: r.sends.Open(msg, ledger.MessageKeys, msg.Spec.DeliveryGuarantee)}
 	phaseBefore := msg.Status.Phase
-	f.OnPatched = func(patchErr error) { r.trackDelivery(msg, s.sent, patchErr) }
+	f.OnPatched = s.ledger.Persisted
 	defer func() {
 		if s.stale {
 			f.Skip()
@@ -104,14 +105,22 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		result, retErr = f.Finish(ctx, result, retErr)
 	}()
 
-	if !msg.DeletionTimestamp.IsZero() {
+	// One file per phase: proactivemessage_delete.go, _finished.go, and _pending.go with
+	// _send.go for a message still to be sent.
+	switch {
+	case !msg.DeletionTimestamp.IsZero():
 		return r.apply(ctx, s, r.reconcileDelete(ctx, s))
-	}
-	if messageFinished(msg) {
+	case messageFinished(msg): // Delivered, Expired, or Failed or Unknown for this generation
 		return r.apply(ctx, s, r.reconcileFinished(ctx, s))
 	}
+	return r.reconcileSend(ctx, s)
+}
+
+// reconcileSend moves a message that is still to be sent (Pending, Scheduled, Sending) on:
+// the steps before a send (_pending.go), then the send (_send.go).
+func (r *ProactiveMessageReconciler) reconcileSend(ctx context.Context, s *messageScope) (ctrl.Result, error) {
 	result, err := r.apply(ctx, s, outcome.Run(ctx, s,
-		r.checkAttempt,  // a marker without a result: the last send's outcome is unknown
+		r.observe,       // what the last send left: a delivery, an unknown outcome, a wait
 		r.validate,      // the CEL rules and the size limit, before anything else
 		r.checkSchedule, // expiresAt and sendAt
 		r.resolveTarget, // the ConversationTarget must be Ready
@@ -121,10 +130,7 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		r.connect,
 		r.send,
 	))
-	if !s.retryAt.IsZero() {
-		r.retries.set(msg.UID, s.retryAt)
-	}
-	if err != nil || !messagePhaseFinal(msg.Status.Phase) {
+	if err != nil || !messagePhaseFinal(s.msg.Status.Phase) {
 		return result, err
 	}
 	gc, err := r.apply(ctx, s, r.collect(ctx, s)) // ttlAfterFinished counts from now on
@@ -134,18 +140,6 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 // apply turns what the steps ended with into conditions and a result.
 func (r *ProactiveMessageReconciler) apply(ctx context.Context, s *messageScope, err error) (ctrl.Result, error) {
 	return outcome.Apply(ctx, s.msg, credentialsRecheck, err)
-}
-
-// trackDelivery remembers a delivery whose result could not be written, and forgets it after a
-// reconcile whose writes all succeeded: by then the result is written, by that reconcile or,
-// when an earlier one wrote the annotations but not the status, from those annotations.
-func (r *ProactiveMessageReconciler) trackDelivery(msg *teamsv1alpha1.ProactiveMessage, sent *unsavedDelivery, patchErr error) {
-	switch {
-	case patchErr == nil:
-		r.unsaved.forget(msg.UID)
-	case sent != nil:
-		r.unsaved.set(msg.UID, *sent)
-	}
 }
 
 // SetupWithManager sets up the controller with the Manager.

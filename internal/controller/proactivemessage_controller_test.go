@@ -477,6 +477,38 @@ var _ = Describe("ProactiveMessage", func() {
 		}).WithTimeout(3 * time.Second).Should(Succeed())
 	})
 
+	// Issue 13 item 8: a gateway's 502 or 504 may come after Teams stored the message.
+	It("turns a 502 to a send into Unknown under AtMostOnce and never sends again", func() {
+		_, chatID := pmUser()
+		userPart := strings.TrimSuffix(strings.SplitN(chatID, "_", 2)[1], "@unq.gbl.spaces")
+		pmFault(emulator.Fault{API: "botframework", Operation: "sendActivity", PathContains: userPart,
+			Status: 502, Count: 1})
+		pmReadyTarget(ns, "gateway", teamsv1alpha1.ConversationTargetSpec{
+			Conversation: &teamsv1alpha1.KnownConversation{ID: chatID}}, "Personal", chatID)
+		pmMessage(ns, "bad-gateway", "gateway", nil)
+		msg := pmEventuallyPhase(ns, "bad-gateway", teamsv1alpha1.PhaseUnknown)
+		Expect(pmReady(msg).Reason).To(Equal(teamsv1alpha1.DeliveryUnknownReason))
+		Expect(msg.Status.LastError).To(ContainSubstring("502"))
+		Consistently(func(g Gomega) {
+			g.Expect(pmSends(userPart)).To(Equal(1), "never sent again")
+		}).WithTimeout(3 * time.Second).Should(Succeed())
+	})
+
+	It("sends again after a 504 to a send under AtLeastOnce", func() {
+		_, chatID := pmUser()
+		userPart := strings.TrimSuffix(strings.SplitN(chatID, "_", 2)[1], "@unq.gbl.spaces")
+		pmFault(emulator.Fault{API: "botframework", Operation: "sendActivity", PathContains: userPart,
+			Status: 504, Count: 1})
+		pmReadyTarget(ns, "gateway", teamsv1alpha1.ConversationTargetSpec{
+			Conversation: &teamsv1alpha1.KnownConversation{ID: chatID}}, "Personal", chatID)
+		pmMessage(ns, "timeout", "gateway", func(s *teamsv1alpha1.ProactiveMessageSpec) {
+			s.DeliveryGuarantee = teamsv1alpha1.AtLeastOnce
+		})
+		msg := pmEventuallyPhase(ns, "timeout", teamsv1alpha1.PhaseDelivered)
+		Expect(msg.Status.Attempts).To(Equal(int32(2)))
+		Expect(pmSends(userPart)).To(Equal(2))
+	})
+
 	It("sends again after a dropped answer under AtLeastOnce", func() {
 		_, chatID := pmUser()
 		userPart := strings.TrimSuffix(strings.SplitN(chatID, "_", 2)[1], "@unq.gbl.spaces")
@@ -654,3 +686,14 @@ var _ = Describe("ProactiveMessage", func() {
 		Expect(k8sClient.Create(ctx, msg)).To(MatchError(ContainSubstring("exactly one of text or adaptiveCard")))
 	})
 })
+
+// pmSends counts the sendActivity requests the emulator got for a conversation.
+func pmSends(conversationPart string) int {
+	n := 0
+	for _, e := range emu.Requests() {
+		if e.Operation == "sendActivity" && strings.Contains(e.Path, conversationPart) {
+			n++
+		}
+	}
+	return n
+}

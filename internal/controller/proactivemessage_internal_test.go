@@ -34,9 +34,12 @@ func TestMessageFailureNamesTheFix(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			reason, text := messageFailure(tc.reason, "alerts")
-			g.Expect(reason).To(Equal(tc.wantReason))
-			g.Expect(text).To(ContainSubstring(tc.wantText))
+			f, ok := messageWords("alerts").fixes[tc.reason]
+			if !ok {
+				f = messageWords("alerts").fallback
+			}
+			g.Expect(f.reason).To(Equal(tc.wantReason))
+			g.Expect(f.text).To(ContainSubstring(tc.wantText))
 		})
 	}
 }

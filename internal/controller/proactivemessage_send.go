@@ -2,9 +2,7 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +14,7 @@ import (
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/botframework"
 	"github.com/teams-operator/teams-operator/internal/delivery"
+	"github.com/teams-operator/teams-operator/internal/ledger"
 	"github.com/teams-operator/teams-operator/internal/msapi"
 	"github.com/teams-operator/teams-operator/internal/outcome"
 	"github.com/teams-operator/teams-operator/internal/status"
@@ -36,9 +35,7 @@ func (r *ProactiveMessageReconciler) send(ctx context.Context, s *messageScope) 
 		// msg, or the deferred patch would persist a marker with no send behind it.
 		return err
 	}
-	annotations, finalizers := msg.GetAnnotations(), slices.Clone(msg.GetFinalizers())
-	marker := time.Now().UTC().Format(time.RFC3339Nano)
-	s.annotate(func(ann map[string]string) { ann[teamsv1alpha1.SendAttemptAnnotation] = marker })
+	finalizers := slices.Clone(msg.GetFinalizers())
 	if msg.Spec.DeletionPolicy == teamsv1alpha1.MessageDeletionPolicyDelete {
 		controllerutil.AddFinalizer(msg, teamsv1alpha1.Finalizer)
 	}
@@ -47,9 +44,9 @@ func (r *ProactiveMessageReconciler) send(ctx context.Context, s *messageScope) 
 	// and the next manager would report a message that was never sent as Unknown.
 	markCtx, cancelMark := context.WithTimeout(context.WithoutCancel(ctx), patchTimeout)
 	defer cancelMark()
-	if err := s.patcher.PatchMetadataLocked(markCtx, msg); err != nil {
-		// Not persisted: the deferred patch must not write the marker without a send.
-		msg.SetAnnotations(annotations)
+	marker, err := s.ledger.Begin(markCtx, func(ctx context.Context) error { return s.patcher.PatchMetadataLocked(ctx, msg) })
+	if err != nil {
+		// Not persisted: the deferred patch must not write the finalizer without a send.
 		msg.SetFinalizers(finalizers)
 		return fmt.Errorf("persisting the send-attempt marker: %w", err)
 	}
@@ -91,76 +88,45 @@ func (r *ProactiveMessageReconciler) post(ctx context.Context, s *messageScope) 
 	return s.conversationID, id, err
 }
 
-// recordOutcome turns the answer to a send into status, following the Teams retry table.
+// recordOutcome turns the answer to a send into status: the ledger says what it means, the
+// failure vocabulary what a refusal asks for.
 func (r *ProactiveMessageReconciler) recordOutcome(ctx context.Context, s *messageScope, conversationID, activityID string, err error) error {
 	log := ctrl.LoggerFrom(ctx)
-	if err == nil || errors.Is(err, botframework.ErrNoActivityID) {
+	switch s.ledger.Record(conversationID, activityID, err) {
+	case ledger.Sent:
 		log.Info("Delivered message", "conversationId", conversationID, "activityId", activityID)
-		s.sent = &unsavedDelivery{marker: s.msg.GetAnnotations()[teamsv1alpha1.SendAttemptAnnotation],
-			conversationID: conversationID, activityID: activityID, noID: err != nil}
 		return s.delivered(conversationID, activityID, err != nil)
+	case ledger.Unsure:
+		s.msg.Status.LastError = err.Error()
+		log.Info("Send has an unknown outcome; not sending again (deliveryGuarantee AtMostOnce)", "error", err.Error())
+		return s.unknown()
+	case ledger.Again:
+		s.msg.Status.LastError = err.Error()
+		log.Info("Send has an unknown outcome; sending again (deliveryGuarantee AtLeastOnce)", "error", err.Error())
+		wait := outcome.RetryWait(msapi.Classify(err).After, s.msg.Status.Attempts)
+		return s.retry(outcome.RetryIn(teamsv1alpha1.DeliveryUnknownReason, fmt.Sprintf(
+			"A send has an unknown outcome; sending again in %s (deliveryGuarantee AtLeastOnce)", wait.Round(time.Millisecond)), wait))
 	}
-	if apiErr, ok := msapi.AsAPIError(err); ok {
-		log = log.WithValues("requestId", apiErr.RequestID, "status", apiErr.Status)
-	}
-	c := msapi.Classify(err)
 	s.msg.Status.LastError = err.Error()
-	if msapi.IsOutcomeUnknown(err) || c.Reason == msapi.ReasonOutcomeUnknown {
-		if s.msg.Spec.DeliveryGuarantee != teamsv1alpha1.AtLeastOnce {
-			log.Info("Send got no answer; not sending again (deliveryGuarantee AtMostOnce)", "error", err.Error())
-			return s.unknown()
-		}
-		log.Info("Send got no answer; sending again (deliveryGuarantee AtLeastOnce)", "error", err.Error())
-		return s.retry(teamsv1alpha1.DeliveryUnknownReason, "A send got no answer; sending again (deliveryGuarantee AtLeastOnce)", c)
+	o := microsoftFailure(ctx, err, s.msg.Status.Attempts, messageWords(s.msg.Spec.TargetRef.Name))
+	if r, ok := outcome.As(o); ok && r.Kind == outcome.Retry {
+		return s.retry(r)
 	}
-	if c.Retry {
-		log.Info("Send failed with a temporary error, retrying", "reason", c.Reason, "error", err.Error())
-		if c.Reason == msapi.ReasonThrottled {
-			return s.retry(teamsv1alpha1.ThrottledReason, "Teams is throttling messages (HTTP 429)", c)
-		}
-		return s.retry(teamsv1alpha1.ProgressingWithRetryReason, "Sending failed with a temporary error: "+err.Error(), c)
-	}
-	log.Info("Send failed", "reason", c.Reason, "error", err.Error())
-	s.clearMarker()
-	reason, fix := messageFailure(c.Reason, s.msg.Spec.TargetRef.Name)
-	return s.fail(reason, fix+" ("+err.Error()+")")
+	s.msg.Status.Phase = teamsv1alpha1.PhaseFailed
+	return o
 }
 
-// retry schedules another send. The request was refused, or (AtLeastOnce) may be sent
-// twice anyway, so the marker goes: the next attempt is not an unknown outcome.
-func (s *messageScope) retry(reason, message string, c msapi.Classification) error {
-	s.clearMarker()
-	wait := delivery.Backoff(s.msg.Status.Attempts, delivery.Jitter())
-	if c.After > 0 {
-		wait = delivery.ClampWait(c.After)
-	}
+// retry schedules another send: the ledger remembers when, so that a reconcile something else
+// starts during the wait does not send early.
+func (s *messageScope) retry(o *outcome.Outcome) error {
 	s.msg.Status.Phase = teamsv1alpha1.PhaseSending
-	s.retryAt = time.Now().Add(wait)
-	return outcome.RetryIn(reason, fmt.Sprintf("%s; retrying in %s", message, wait.Round(time.Millisecond)), wait)
+	s.ledger.RetryAt(time.Now().Add(o.After))
+	return o
 }
 
-func (s *messageScope) clearMarker() {
-	s.annotate(func(ann map[string]string) { delete(ann, teamsv1alpha1.SendAttemptAnnotation) })
-}
-
-// annotate changes a copy of the annotations: the patcher's snapshot must not share the map.
-func (s *messageScope) annotate(change func(map[string]string)) {
-	ann := maps.Clone(s.msg.GetAnnotations())
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	change(ann)
-	s.msg.SetAnnotations(ann)
-}
-
-// delivered records a delivery: in status, and the ids in annotations too, since status does
-// not survive backup and restore. The marker stays: with the activity id it reads "done".
+// delivered records a delivery in status; the ledger keeps the ids in annotations too.
 func (s *messageScope) delivered(conversationID, activityID string, noID bool) error {
 	msg := s.msg
-	s.annotate(func(ann map[string]string) {
-		ann[teamsv1alpha1.ActivityIDAnnotation] = activityID
-		ann[teamsv1alpha1.ConversationIDAnnotation] = conversationID
-	})
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	msg.Status.Phase = teamsv1alpha1.PhaseDelivered
 	msg.Status.ConversationID, msg.Status.ActivityID = conversationID, activityID
@@ -177,48 +143,51 @@ func (s *messageScope) delivered(conversationID, activityID string, noID bool) e
 	return outcome.Requeue(0)
 }
 
-// messageFailure maps a terminal Connector failure to a condition reason and a sentence
-// that names the fix.
-func messageFailure(reason, target string) (string, string) {
-	switch reason {
-	case msapi.ReasonBlockedByUser:
-		return teamsv1alpha1.BlockedByUserReason, "Not sent: the user has blocked the bot or removed the app " +
-			"(HTTP 403); only the user can unblock it in Teams"
-	case msapi.ReasonBotNotInRoster:
-		return teamsv1alpha1.BotNotInRosterReason, "Not sent: the bot is not in the conversation's roster " +
-			"(HTTP 403): install the app in that team or chat with a TeamsAppInstallation, then change or recreate this message"
-	case msapi.ReasonBotNotInstalledForUser:
-		return teamsv1alpha1.BotNotInstalledReason, "Not sent: the bot is not installed for the user (HTTP 403): " +
-			"install the app in the user's personal scope with a TeamsAppInstallation, then change or recreate this message"
-	case msapi.ReasonBotDisabledByAdmin:
-		return teamsv1alpha1.BotDisabledReason, "Not sent: a Teams admin has blocked the app in this tenant " +
-			"(HTTP 403): ask the admin to allow it in the Teams admin center"
-	case msapi.ReasonMessageTooLarge:
-		return teamsv1alpha1.MessageTooLargeReason, "Not sent: Teams refused the message as too large (HTTP 413): " +
-			"shorten the text or the card"
-	case msapi.ReasonConversationNotFound:
-		return teamsv1alpha1.ConversationNotFound, fmt.Sprintf("Not sent: Teams does not know the conversation of "+
-			"ConversationTarget %q (HTTP 404): check that the chat, channel or thread still exists", target)
-	case msapi.ReasonBadArgument:
-		return teamsv1alpha1.MessageRejectedReason, "Not sent: Teams refused the message as invalid (HTTP 400): " +
-			"check the text format, the card and the mentions"
-	case msapi.ReasonBotNotRegistered:
-		return teamsv1alpha1.BotNotRegisteredReason, "Not sent: no bot is registered for the app (HTTP 401): " +
-			"register the credentials' clientId as an Azure Bot with the Microsoft Teams channel"
-	case msapi.ReasonUnauthorized:
-		return teamsv1alpha1.AuthenticationFailedReason, "Not sent: the Connector refused the bot's token (HTTP 401): " +
-			"check the credentials Secret (tenantId, clientId, botTokenTenant)"
-	case msapi.ReasonServiceError:
-		return teamsv1alpha1.ServiceErrorReason, "Not sent: Teams answered with an internal error (HTTP 500), " +
-			"which Teams says not to retry: change or recreate this message to try again"
-	case msapi.ReasonServiceURLRefused:
-		return teamsv1alpha1.ServiceURLRefusedReason, fmt.Sprintf("Not sent: the service URL of ConversationTarget "+
-			"%q is not an allowed Teams host: fix the target's serviceUrl", target)
-	case msapi.ReasonNotEnoughPermissions, msapi.ReasonForbidden, msapi.ReasonInvalidBotAPIHost:
-		return teamsv1alpha1.PermissionDeniedReason, "Not sent: Teams refused the bot (HTTP 403): check the app's " +
-			"installation and the tenant's cloud (--cloud)"
-	case msapi.ReasonInvalidArgument:
-		return teamsv1alpha1.InvalidSpecReason, "Not sent: the message or its target is invalid: fix the spec"
+// messageWords are the message's words for the Connector's terminal answers; target names
+// its ConversationTarget.
+func messageWords(target string) failureWords {
+	return failureWords{
+		fixes: map[string]fix{
+			msapi.ReasonBlockedByUser: {reason: teamsv1alpha1.BlockedByUserReason, text: "Not sent: the user has " +
+				"blocked the bot or removed the app (HTTP 403); only the user can unblock it in Teams"},
+			msapi.ReasonBotNotInRoster: {reason: teamsv1alpha1.BotNotInRosterReason, text: "Not sent: the bot is not " +
+				"in the conversation's roster (HTTP 403): install the app in that team or chat with a " +
+				"TeamsAppInstallation, then change or recreate this message"},
+			msapi.ReasonBotNotInstalledForUser: {reason: teamsv1alpha1.BotNotInstalledReason, text: "Not sent: the " +
+				"bot is not installed for the user (HTTP 403): install the app in the user's personal scope with a " +
+				"TeamsAppInstallation, then change or recreate this message"},
+			msapi.ReasonBotDisabledByAdmin: {reason: teamsv1alpha1.BotDisabledReason, text: "Not sent: a Teams admin " +
+				"has blocked the app in this tenant (HTTP 403): ask the admin to allow it in the Teams admin center"},
+			msapi.ReasonMessageTooLarge: {reason: teamsv1alpha1.MessageTooLargeReason, text: "Not sent: Teams " +
+				"refused the message as too large (HTTP 413): shorten the text or the card"},
+			msapi.ReasonConversationNotFound: {reason: teamsv1alpha1.ConversationNotFound, text: fmt.Sprintf("Not "+
+				"sent: Teams does not know the conversation of ConversationTarget %q (HTTP 404): check that the "+
+				"chat, channel or thread still exists", target)},
+			msapi.ReasonBadArgument: {reason: teamsv1alpha1.MessageRejectedReason, text: "Not sent: Teams refused " +
+				"the message as invalid (HTTP 400): check the text format, the card and the mentions"},
+			msapi.ReasonBotNotRegistered: {reason: teamsv1alpha1.BotNotRegisteredReason, text: "Not sent: no bot is " +
+				"registered for the app (HTTP 401): register the credentials' clientId as an Azure Bot with the " +
+				"Microsoft Teams channel"},
+			msapi.ReasonUnauthorized: {reason: teamsv1alpha1.AuthenticationFailedReason, text: "Not sent: the " +
+				"Connector refused the bot's token (HTTP 401): check the credentials Secret (tenantId, clientId, " +
+				"botTokenTenant)"},
+			msapi.ReasonServiceError: {reason: teamsv1alpha1.ServiceErrorReason, text: "Not sent: Teams answered " +
+				"with an internal error (HTTP 500), which Teams says not to retry: change or recreate this message " +
+				"to try again"},
+			msapi.ReasonServiceURLRefused: {reason: teamsv1alpha1.ServiceURLRefusedReason, text: fmt.Sprintf("Not "+
+				"sent: the service URL of ConversationTarget %q is not an allowed Teams host: fix the target's "+
+				"serviceUrl", target)},
+			msapi.ReasonNotEnoughPermissions: messageForbidden, msapi.ReasonForbidden: messageForbidden,
+			msapi.ReasonInvalidBotAPIHost: messageForbidden,
+			msapi.ReasonInvalidArgument: {reason: teamsv1alpha1.InvalidSpecReason,
+				text: "Not sent: the message or its target is invalid: fix the spec"},
+		},
+		fallback: fix{reason: teamsv1alpha1.SendFailedReason,
+			text: "Not sent: Teams refused the message; change or recreate it to try again"},
+		permission:         func(error) string { return messageForbidden.text },
+		retryRejectedToken: true,
 	}
-	return teamsv1alpha1.SendFailedReason, "Not sent: Teams refused the message; change or recreate it to try again"
 }
+
+var messageForbidden = fix{reason: teamsv1alpha1.PermissionDeniedReason, text: "Not sent: Teams refused the bot " +
+	"(HTTP 403): check the app's installation and the tenant's cloud (--cloud)"}

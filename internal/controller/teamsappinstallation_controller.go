@@ -36,7 +36,8 @@ type TeamsAppInstallationReconciler struct {
 	Interval           time.Duration
 
 	// installAttempts counts Graph's consecutive 400 answers to an install, which are
-	// sometimes transient (reference 1.5), until the retry budget runs out.
+	// sometimes transient (https://github.com/microsoftgraph/microsoft-graph-docs/issues/20972),
+	// until the retry budget runs out.
 	installAttempts taiCounter
 	// pendingInstalls remembers installs that Graph accepted but may not list yet (the
 	// add-app call returns no id), so a slow listing never leads to a second install.
@@ -106,7 +107,7 @@ func (r *TeamsAppInstallationReconciler) reconcileDelete(ctx context.Context, s 
 			return r.deletionBlocked(s, res, err)
 		}
 		if s.inst != nil {
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Uninstalled", "Uninstall",
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, teamsv1alpha1.UninstalledReason, "Uninstall",
 				"Uninstalled app %s from %s", s.app.ID, taiScopeText(obj))
 		}
 	}

@@ -99,20 +99,6 @@ func TestRequiredPermission(t *testing.T) {
 	}
 }
 
-func TestRetryAfterIsClamped(t *testing.T) {
-	tests := map[string]struct{ in, want time.Duration }{
-		"absent waits a default": {in: 0, want: taiThrottleDelay},
-		"fraction becomes 1s":    {in: 300 * time.Millisecond, want: time.Second},
-		"kept in range":          {in: 7 * time.Second, want: 7 * time.Second},
-		"capped at an hour":      {in: 3 * time.Hour, want: time.Hour},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			NewWithT(t).Expect(taiRetryAfter(tc.in)).To(Equal(tc.want))
-		})
-	}
-}
-
 func TestJitterStaysWithinAQuarter(t *testing.T) {
 	tests := map[string]struct {
 		f    float64
@@ -200,8 +186,10 @@ func TestHandleError(t *testing.T) {
 			wantReason: teamsv1alpha1.ThrottledReason, wantResult: ctrl.Result{RequeueAfter: 2 * time.Second}},
 		"forbidden is stalled and checked again": {err: graphErr("installApp", 403),
 			wantReason: teamsv1alpha1.PermissionDeniedReason, wantStalled: true, wantResult: ctrl.Result{RequeueAfter: 3 * time.Minute}},
-		"server error is retried with backoff": {err: graphErr("listInstalledApps", 500),
-			wantReason: teamsv1alpha1.ProgressingWithRetryReason, wantErr: true},
+		"server error with Retry-After waits that long": {err: graphErr("listInstalledApps", 500),
+			wantReason: teamsv1alpha1.ProgressingWithRetryReason, wantResult: ctrl.Result{RequeueAfter: 2 * time.Second}},
+		"server error without Retry-After is retried with backoff": {err: &msapi.APIError{API: msapi.APIGraph,
+			Operation: "listInstalledApps", Status: 503}, wantReason: teamsv1alpha1.ProgressingWithRetryReason, wantErr: true},
 		"bad request outside install needs a spec change": {err: graphErr("upgradeApp", 400),
 			wantReason: teamsv1alpha1.InvalidSpecReason, wantStalled: true},
 		"network failure is retried": {err: &msapi.RequestError{API: msapi.APIGraph, Err: errors.New("refused")},

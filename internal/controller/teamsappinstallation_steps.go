@@ -228,11 +228,11 @@ func (r *TeamsAppInstallationReconciler) reportObserved(ctx context.Context, s *
 	obj.Status.Version = s.inst.Definition.Version
 	switch {
 	case s.installedNow && s.recordedInstallation != "":
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Reinstalled", "Install",
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, teamsv1alpha1.ReinstalledReason, "Install",
 			"App %s was missing from %s (removed in Teams or by an admin) and was installed again", s.app.ID, taiScopeText(obj))
 	case !s.installedNow && s.recordedInstallation != s.inst.ID:
 		ctrl.LoggerFrom(ctx).Info("Adopting existing installation", "installationId", s.inst.ID)
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Adopted", "Adopt",
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, teamsv1alpha1.AdoptedReason, "Adopt",
 			"Adopted the existing installation of app %s in %s", s.app.ID, taiScopeText(obj))
 	}
 }
@@ -287,7 +287,7 @@ func (r *TeamsAppInstallationReconciler) upgrade(ctx context.Context, s *taiScop
 	if newVersion {
 		s.obj.Status.Version = want
 	}
-	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "Upgraded", "Upgrade",
+	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, teamsv1alpha1.UpgradedReason, "Upgrade",
 		"Upgraded app %s in %s from version %s to %s", s.app.ID, taiScopeText(s.obj), have, s.obj.Status.Version)
 	return nil
 }

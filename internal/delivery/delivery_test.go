@@ -133,33 +133,6 @@ func TestCheckSize(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	tests := map[string]struct {
-		attempts int32
-		jitter   float64
-		want     time.Duration
-	}{
-		"first retry, low jitter":  {attempts: 1, jitter: 0.5, want: time.Second},
-		"first retry clamps to 1s": {attempts: 1, jitter: 0, want: time.Second},
-		"third retry":              {attempts: 3, jitter: 0.5, want: 4 * time.Second},
-		"third retry, +20%":        {attempts: 3, jitter: 1, want: 4800 * time.Millisecond},
-		"third retry, -20%":        {attempts: 3, jitter: 0, want: 3200 * time.Millisecond},
-		"capped at five minutes":   {attempts: 40, jitter: 0.5, want: 5 * time.Minute},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			NewWithT(t).Expect(Backoff(tc.attempts, tc.jitter)).To(Equal(tc.want))
-		})
-	}
-}
-
-func TestClampWait(t *testing.T) {
-	g := NewWithT(t)
-	g.Expect(ClampWait(0)).To(Equal(time.Second))
-	g.Expect(ClampWait(1500 * time.Millisecond)).To(Equal(1500 * time.Millisecond))
-	g.Expect(ClampWait(3 * time.Hour)).To(Equal(time.Hour))
-}
-
 func TestHashFollowsContent(t *testing.T) {
 	g := NewWithT(t)
 	a, _ := BuildActivity(&teamsv1alpha1.ProactiveMessageSpec{Text: "one"})

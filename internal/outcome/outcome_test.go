@@ -199,3 +199,34 @@ func TestANewGenerationIsNews(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(rig.rec.Events).To(Receive(ContainSubstring("InvalidSpec")), "a new spec's outcome is news")
 }
+
+func TestBackoff(t *testing.T) {
+	tests := map[string]struct {
+		attempts int32
+		jitter   float64
+		want     time.Duration
+	}{
+		"first retry, low jitter":  {attempts: 1, jitter: 0.5, want: time.Second},
+		"first retry clamps to 1s": {attempts: 1, jitter: 0, want: time.Second},
+		"third retry":              {attempts: 3, jitter: 0.5, want: 4 * time.Second},
+		"third retry, +20%":        {attempts: 3, jitter: 1, want: 4800 * time.Millisecond},
+		"third retry, -20%":        {attempts: 3, jitter: 0, want: 3200 * time.Millisecond},
+		"capped at five minutes":   {attempts: 40, jitter: 0.5, want: 5 * time.Minute},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			NewWithT(t).Expect(Backoff(tc.attempts, tc.jitter)).To(Equal(tc.want))
+		})
+	}
+}
+
+func TestRetryWait(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(Clamp(0)).To(Equal(time.Second))
+	g.Expect(Clamp(1500 * time.Millisecond)).To(Equal(1500 * time.Millisecond))
+	g.Expect(Clamp(3 * time.Hour)).To(Equal(time.Hour))
+	g.Expect(RetryWait(300*time.Millisecond, 5)).To(Equal(time.Second), "Retry-After wins, clamped")
+	g.Expect(RetryWait(7*time.Second, 5)).To(Equal(7 * time.Second))
+	g.Expect(RetryWait(0, 0)).To(BeNumerically("~", time.Second, 200*time.Millisecond), "no Retry-After: backoff from 1s")
+	g.Expect(RetryWait(0, 3)).To(BeNumerically("~", 4*time.Second, 800*time.Millisecond))
+}

@@ -159,3 +159,21 @@ func headingReasons(t *testing.T, path string) map[string]bool {
 	}
 	return out
 }
+
+// TestControllerReasonsAreDeclared keeps every condition and event reason of the controllers in
+// api/v1alpha1/conditions.go (issue 16): no reason constant of their own, no literal event reason.
+func TestControllerReasonsAreDeclared(t *testing.T) {
+	g := NewWithT(t)
+	files, err := filepath.Glob(filepath.Join(repoRoot, "internal", "controller", "*.go"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(files).NotTo(BeEmpty())
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		for name := range stringConsts(t, f) {
+			g.Expect(strings.HasSuffix(name, "Reason")).To(BeFalse(), "%s declares %s: declare it in conditions.go", f, name)
+		}
+		g.Expect(eventReasons(t, f)).To(BeEmpty(), "%s records events with literal reasons", f)
+	}
+}

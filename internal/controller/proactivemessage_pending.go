@@ -14,6 +14,7 @@ import (
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/delivery"
+	"github.com/teams-operator/teams-operator/internal/ledger"
 	"github.com/teams-operator/teams-operator/internal/outcome"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
@@ -42,36 +43,44 @@ func (s *messageScope) fail(reason, message string) error {
 	return outcome.Stall(reason, message)
 }
 
-// checkAttempt looks for a send-attempt marker without a result. The send it marks got no
-// answer (the manager stopped, or the connection dropped after the request was written), so
-// Teams may or may not hold the message, and the Connector has no way to ask.
-func (r *ProactiveMessageReconciler) checkAttempt(ctx context.Context, s *messageScope) error {
-	ann := s.msg.GetAnnotations()
-	marker, attempted := ann[teamsv1alpha1.SendAttemptAnnotation]
-	if !attempted {
-		return nil
+// observe reads what the last send left (the ledger). A marker without a result means the
+// send it marks got no answer (the manager stopped, the connection dropped after the request
+// was written, a gateway gave up), so Teams may or may not hold the message, and the Connector
+// has no way to ask.
+func (r *ProactiveMessageReconciler) observe(ctx context.Context, s *messageScope) error {
+	if _, attempted := s.msg.GetAnnotations()[teamsv1alpha1.SendAttemptAnnotation]; attempted {
+		// The cache may not have seen this message's latest writes yet: decide only on the latest.
+		if err := r.requeueIfStale(ctx, s); err != nil {
+			return err
+		}
 	}
-	// The cache may not have seen this message's latest writes yet: decide only on the latest.
-	if err := r.requeueIfStale(ctx, s); err != nil {
-		return err
+	s.observed = s.ledger.Observe()
+	log := ctrl.LoggerFrom(ctx)
+	switch s.observed.State {
+	case ledger.Delivered:
+		// The status does not say so yet: a restore from backup, or a write that failed.
+		d := s.observed.Delivery
+		log.Info("Recording a delivery", "sendAttempt", d.Marker, "activityId", d.ActivityID)
+		return s.delivered(d.ConversationID, d.ActivityID, d.NoID)
+	case ledger.Unknown:
+		log.Info("Previous send has an unknown outcome; not sending again (deliveryGuarantee AtMostOnce)")
+		return s.unknown()
 	}
-	if activityID, delivered := ann[teamsv1alpha1.ActivityIDAnnotation]; delivered {
-		// The annotations say delivered and the status does not: a restore from backup.
-		return s.delivered(ann[teamsv1alpha1.ConversationIDAnnotation], activityID, activityID == "")
-	}
-	log := ctrl.LoggerFrom(ctx).WithValues("sendAttempt", marker)
-	if d, ok := r.unsaved.get(s.msg.UID); ok && d.marker == marker {
-		log.Info("Recording a delivery whose result could not be written before", "activityId", d.activityID)
-		s.sent = &d
-		return s.delivered(d.conversationID, d.activityID, d.noID)
-	}
-	if s.msg.Spec.DeliveryGuarantee == teamsv1alpha1.AtLeastOnce {
+	if s.observed.Resent {
 		log.Info("Sending again after a send with an unknown outcome (deliveryGuarantee AtLeastOnce)")
-		s.clearMarker()
+	}
+	return nil
+}
+
+// waitForRetry ends the reconcile, writing nothing, while a refused send's wait lasts
+// (Retry-After or the backoff). This lives in the process only (the ledger's memory): a
+// restarted manager sends at once, as after any restart.
+func (r *ProactiveMessageReconciler) waitForRetry(ctx context.Context, s *messageScope) error {
+	if s.observed.State != ledger.Waiting {
 		return nil
 	}
-	log.Info("Previous send has an unknown outcome; not sending again (deliveryGuarantee AtMostOnce)")
-	return s.unknown()
+	ctrl.LoggerFrom(ctx).V(1).Info("Waiting before sending again", "wait", s.observed.Until.String())
+	return outcome.Requeue(s.observed.Until)
 }
 
 // unknown records an unknown outcome under AtMostOnce: never sent again.

@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -19,9 +18,6 @@ import (
 	"github.com/teams-operator/teams-operator/internal/outcome"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
-
-// EditedReason is the event recorded when a delivered message is edited in place.
-const EditedReason = "Edited"
 
 // reconcileFinished keeps a finished message in line with its spec: a delivered message is
 // edited when its content changed (onUpdate: Edit), and any finished message is deleted
@@ -80,7 +76,7 @@ func (r *ProactiveMessageReconciler) edit(ctx context.Context, s *messageScope) 
 	msg.Status.LastError = ""
 	status.MarkReady(msg, teamsv1alpha1.DeliveredReason, fmt.Sprintf(
 		"Delivered to ConversationTarget %q and edited", msg.Spec.TargetRef.Name))
-	r.Recorder.Eventf(msg, nil, corev1.EventTypeNormal, EditedReason, "Edit", "Edited the message in Teams")
+	r.Recorder.Eventf(msg, nil, corev1.EventTypeNormal, teamsv1alpha1.EditedReason, "Edit", "Edited the message in Teams")
 	return nil
 }
 
@@ -94,10 +90,7 @@ func (s *messageScope) editFailed(ctx context.Context, err error) error {
 	s.msg.Status.LastError = err.Error()
 	c := msapi.Classify(err)
 	if c.Retry {
-		wait := delivery.Backoff(1, delivery.Jitter())
-		if c.After > 0 {
-			wait = delivery.ClampWait(c.After)
-		}
+		wait := outcome.RetryWait(c.After, 1)
 		return outcome.RetryIn(teamsv1alpha1.EditFailedReason, fmt.Sprintf(
 			"Editing the message failed with a temporary error, retrying in %s: %v", wait.Round(time.Millisecond), err), wait)
 	}
@@ -135,55 +128,4 @@ func messageFinishedAt(m *teamsv1alpha1.ProactiveMessage) time.Time {
 		}
 	}
 	return at
-}
-
-// reconcileDelete deletes the Teams message of a message with deletionPolicy Delete (a 404
-// means it is gone already), then lets the object go.
-func (r *ProactiveMessageReconciler) reconcileDelete(ctx context.Context, s *messageScope) error {
-	msg := s.msg
-	if !controllerutil.ContainsFinalizer(msg, teamsv1alpha1.Finalizer) {
-		return nil
-	}
-	conversationID, activityID := msg.Status.ConversationID, msg.Status.ActivityID
-	if ann := msg.GetAnnotations(); activityID == "" {
-		conversationID, activityID = ann[teamsv1alpha1.ConversationIDAnnotation], ann[teamsv1alpha1.ActivityIDAnnotation]
-	}
-	if activityID != "" {
-		if err := r.deleteActivity(ctx, s, conversationID, activityID); err != nil {
-			return err
-		}
-	}
-	controllerutil.RemoveFinalizer(msg, teamsv1alpha1.Finalizer)
-	return nil
-}
-
-func (r *ProactiveMessageReconciler) deleteActivity(ctx context.Context, s *messageScope, conversationID, activityID string) error {
-	log := ctrl.LoggerFrom(ctx).WithValues("conversationId", conversationID, "activityId", activityID)
-	target := &teamsv1alpha1.ConversationTarget{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: s.msg.Namespace, Name: s.msg.Spec.TargetRef.Name}, target); err != nil {
-		if apierrors.IsNotFound(err) {
-			// Without its target (credentials, service URL) the message cannot be reached.
-			log.Info("Not deleting the message in Teams: its ConversationTarget is gone")
-			return nil
-		}
-		return fmt.Errorf("getting ConversationTarget %s: %w", s.msg.Spec.TargetRef.Name, err)
-	}
-	s.target = target
-	if err := r.connect(ctx, s); err != nil {
-		return err
-	}
-	log.Info("Deleting message in Teams")
-	err := s.clients.Bot.DeleteActivity(ctx, s.serviceURL, conversationID, activityID)
-	if err == nil || msapi.IsNotFound(err) {
-		return nil
-	}
-	c := msapi.Classify(err)
-	if c.Retry {
-		if c.After > 0 {
-			return outcome.Requeue(delivery.ClampWait(c.After))
-		}
-		return fmt.Errorf("deleting the message in Teams: %w", err)
-	}
-	return outcome.Stallf(teamsv1alpha1.DeletingReason, "Deleting the message in Teams failed: %v. "+
-		"Remove the finalizer %s to delete the object and leave the message", err, teamsv1alpha1.Finalizer)
 }

@@ -1,0 +1,66 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/msapi"
+	"github.com/teams-operator/teams-operator/internal/outcome"
+)
+
+// reconcileDelete deletes the Teams message of a message with deletionPolicy Delete (a 404
+// means it is gone already), then lets the object go.
+func (r *ProactiveMessageReconciler) reconcileDelete(ctx context.Context, s *messageScope) error {
+	msg := s.msg
+	if !controllerutil.ContainsFinalizer(msg, teamsv1alpha1.Finalizer) {
+		return nil
+	}
+	conversationID, activityID := msg.Status.ConversationID, msg.Status.ActivityID
+	if ann := msg.GetAnnotations(); activityID == "" {
+		conversationID, activityID = ann[teamsv1alpha1.ConversationIDAnnotation], ann[teamsv1alpha1.ActivityIDAnnotation]
+	}
+	if activityID != "" {
+		if err := r.deleteActivity(ctx, s, conversationID, activityID); err != nil {
+			return err
+		}
+	}
+	controllerutil.RemoveFinalizer(msg, teamsv1alpha1.Finalizer)
+	return nil
+}
+
+func (r *ProactiveMessageReconciler) deleteActivity(ctx context.Context, s *messageScope, conversationID, activityID string) error {
+	log := ctrl.LoggerFrom(ctx).WithValues("conversationId", conversationID, "activityId", activityID)
+	target := &teamsv1alpha1.ConversationTarget{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: s.msg.Namespace, Name: s.msg.Spec.TargetRef.Name}, target); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Without its target (credentials, service URL) the message cannot be reached.
+			log.Info("Not deleting the message in Teams: its ConversationTarget is gone")
+			return nil
+		}
+		return fmt.Errorf("getting ConversationTarget %s: %w", s.msg.Spec.TargetRef.Name, err)
+	}
+	s.target = target
+	if err := r.connect(ctx, s); err != nil {
+		return err
+	}
+	log.Info("Deleting message in Teams")
+	err := s.clients.Bot.DeleteActivity(ctx, s.serviceURL, conversationID, activityID)
+	if err == nil || msapi.IsNotFound(err) {
+		return nil
+	}
+	c := msapi.Classify(err)
+	if c.Retry {
+		if c.After > 0 {
+			return outcome.Requeue(outcome.RetryWait(c.After, 1))
+		}
+		return fmt.Errorf("deleting the message in Teams: %w", err)
+	}
+	return outcome.Stallf(teamsv1alpha1.DeletingReason, "Deleting the message in Teams failed: %v. "+
+		"Remove the finalizer %s to delete the object and leave the message", err, teamsv1alpha1.Finalizer)
+}
