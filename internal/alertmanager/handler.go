@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -267,18 +268,20 @@ func (h *handler) render(ctx context.Context, p *Payload, ns, target, tmpl strin
 	return Message(v, card, tmpl, h.o.ResolvedTTL), nil
 }
 
-// upsertWithRetry retries a write that lost a race (another replica, the controller): each
-// attempt reads again, so the last one decides on fresh state.
+// upsertWithRetry retries a write that lost a race (another replica, the controller) with
+// client-go's conflict backoff: each attempt reads again, so the last one decides on fresh state.
 func (h *handler) upsertWithRetry(ctx context.Context, want *teamsv1alpha1.ProactiveMessage) (string, error) {
-	var err error
-	for range 3 {
-		var result string
+	var result string
+	lostRace := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+	err := retry.OnError(retry.DefaultRetry, lostRace, func() error {
+		var err error
 		result, err = h.upsert(ctx, want)
-		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
-			return result, err
-		}
+		return err
+	})
+	if err != nil {
+		return "", err
 	}
-	return "", err
+	return result, nil
 }
 
 func (h *handler) upsert(ctx context.Context, want *teamsv1alpha1.ProactiveMessage) (string, error) {

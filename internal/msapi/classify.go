@@ -27,7 +27,7 @@ const (
 	ReasonPermissionDenied = "PermissionDenied" // 401, 403 ("Caller is not authorized.")
 	ReasonConflict         = "Conflict"         // 409: already installed
 
-	// Bot Framework Connector (Teams status table, reference 3.6).
+	// Bot Framework Connector (the status table of https://learn.microsoft.com/en-us/microsoftteams/platform/bots/build-conversational-capability#status-codes-from-bot-conversational-apis).
 	ReasonBadArgument            = "BadArgument"                // 400
 	ReasonBotNotRegistered       = "BotNotRegistered"           // 401 BotNotRegistered
 	ReasonUnauthorized           = "Unauthorized"               // 401 with another code (token audience, expired token)
@@ -79,8 +79,9 @@ type Classifier interface {
 	Classification() Classification
 }
 
-// Classify decides whether err is worth retrying, following the reference's
-// tables (Graph 1.5/1.6, Connector 3.6). A nil error yields the zero value.
+// Classify decides whether err is worth retrying, following Microsoft's tables: Graph's
+// https://learn.microsoft.com/en-us/graph/errors and https://learn.microsoft.com/en-us/graph/throttling,
+// and the Connector's status table (above). A nil error yields the zero value.
 func Classify(err error) Classification {
 	if err == nil {
 		return Classification{}

@@ -18,7 +18,7 @@ type Window struct {
 func (w Window) String() string { return fmt.Sprintf("%d/%s", w.Count, w.Period) }
 
 // DefaultConversationWindows are Teams' per-bot, per-thread limits for sending to
-// and creating conversations (reference 3.8).
+// and creating conversations (https://learn.microsoft.com/en-us/microsoftteams/platform/bots/how-to/rate-limit).
 var DefaultConversationWindows = []Window{
 	{Count: 7, Period: time.Second},
 	{Count: 8, Period: 2 * time.Second},

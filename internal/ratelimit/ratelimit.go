@@ -1,7 +1,7 @@
 // Package ratelimit holds the client-side limiters that keep the operator under
-// Teams' bot API limits (reference 3.8, docs/dev/contracts.md "Rate limit
-// semantics"), so that it runs at the allowed rate and sees no 429 in steady
-// state:
+// Teams' bot API limits (https://learn.microsoft.com/en-us/microsoftteams/platform/bots/how-to/rate-limit,
+// docs/dev/contracts.md "Rate limit semantics"), so that it runs at the allowed
+// rate and sees no 429 in steady state:
 //
 //   - AppLimiter: per app per tenant, all Connector calls (50 RPS documented; the
 //     manager passes --max-send-rps, default 48).
