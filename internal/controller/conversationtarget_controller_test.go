@@ -220,10 +220,10 @@ var _ = Describe("ConversationTarget", func() {
 			Expect(ctReadyMessage(t)).To(ContainSubstring("spec.user.userPrincipalName"))
 		})
 
-		It("waits with BotNotInstalled and becomes Ready by itself once the app is installed outside the cluster", func() {
+		It("stalls with BotNotInstalled and becomes Ready by itself once the app is installed outside the cluster", func() {
 			userID, _ := ctUser(false)
 			key := ctCreate(ns, "later", teamsv1alpha1.ConversationTargetSpec{User: &teamsv1alpha1.UserTarget{ID: userID}})
-			t := ctWaiting(key, teamsv1alpha1.BotNotInstalledReason)
+			t := ctStalled(key, teamsv1alpha1.BotNotInstalledReason)
 			Expect(ctReadyMessage(t)).To(ContainSubstring("TeamsAppInstallation with scope.user.id " + userID))
 
 			_, err := emu.Install(emulator.ScopeUser, userID, emulator.DefaultTeamsAppID)
@@ -267,7 +267,7 @@ var _ = Describe("ConversationTarget", func() {
 			Expect(calls[1].Status).To(Equal(201))
 			Expect(calls[1].Time.Sub(calls[0].Time)).To(BeNumerically(">=", 900*time.Millisecond))
 			Eventually(func(g Gomega) {
-				g.Expect(ctEvents(g, ns, key.Name)).To(ConsistOf("Warning/Throttled", "Normal/ConversationCreated"))
+				g.Expect(ctEvents(g, ns, key.Name)).To(ConsistOf("Normal/Throttled", "Normal/ConversationCreated"))
 			}, 10*time.Second).Should(Succeed())
 		})
 
@@ -358,11 +358,11 @@ var _ = Describe("ConversationTarget", func() {
 			Expect(ctJournal("/teams/" + teamID + "/primaryChannel")).NotTo(BeEmpty())
 		})
 
-		It("waits with BotNotInstalled until the app is in the team", func() {
+		It("stalls with BotNotInstalled until the app is in the team", func() {
 			teamID, _, channelID := ctTeam(false)
 			key := ctCreate(ns, "not-yet", teamsv1alpha1.ConversationTargetSpec{
 				Channel: &teamsv1alpha1.ChannelTarget{TeamID: teamID, ChannelID: channelID}})
-			t := ctWaiting(key, teamsv1alpha1.BotNotInstalledReason)
+			t := ctStalled(key, teamsv1alpha1.BotNotInstalledReason)
 			Expect(ctReadyMessage(t)).To(ContainSubstring("TeamsAppInstallation with scope.team.id " + teamID))
 
 			_, err := emu.Install(emulator.ScopeTeam, teamID, emulator.DefaultTeamsAppID)
@@ -390,10 +390,10 @@ var _ = Describe("ConversationTarget", func() {
 			Expect(t.Status.Kind).To(Equal("GroupChat"))
 		})
 
-		It("waits with BotNotInstalled until the app is in the chat", func() {
+		It("stalls with BotNotInstalled until the app is in the chat", func() {
 			chatID := ctChat(false)
 			key := ctCreate(ns, "chat-later", teamsv1alpha1.ConversationTargetSpec{Chat: &teamsv1alpha1.ChatTarget{ID: chatID}})
-			t := ctWaiting(key, teamsv1alpha1.BotNotInstalledReason)
+			t := ctStalled(key, teamsv1alpha1.BotNotInstalledReason)
 			Expect(ctReadyMessage(t)).To(ContainSubstring("TeamsAppInstallation with scope.chat.id " + chatID))
 
 			_, err := emu.Install(emulator.ScopeChat, chatID, emulator.DefaultTeamsAppID)

@@ -45,10 +45,63 @@ func (s *targetScope) ready(reason, kind, conversationID, serviceURL string) {
 	status.MarkReady(s.target, reason, fmt.Sprintf("Messages go to conversation %s", conversationID))
 }
 
-// notInstalled waits for the bot to be installed: the app may be installed outside the
-// cluster, which no watch sees, so the target looks again.
-func (r *ConversationTargetReconciler) notInstalled(format string, args ...any) error {
-	return outcome.Wait(teamsv1alpha1.BotNotInstalledReason, fmt.Sprintf(format, args...), r.notInstalledRequeue())
+// notInstalled records a target whose bot is not installed where it points. It is progressing
+// while a TeamsAppInstallation of the namespace is installing the app there (typically applied
+// in the same sync), and Stalled otherwise: someone must install the app, and a GitOps waiter
+// must stop and say so rather than hang until its timeout (docs/gitops.md). Either way the
+// target looks again (the app may be installed outside the cluster, which no watch sees), and
+// any TeamsAppInstallation change in the namespace wakes it.
+func (r *ConversationTargetReconciler) notInstalled(ctx context.Context, s *targetScope, format string, args ...any) error {
+	message := fmt.Sprintf(format, args...)
+	pending, err := r.installing(ctx, s.target)
+	if err != nil {
+		return err
+	}
+	if pending != "" {
+		return outcome.Wait(teamsv1alpha1.BotNotInstalledReason,
+			fmt.Sprintf("%s; TeamsAppInstallation %s is installing it", message, pending), r.notInstalledRequeue())
+	}
+	status.MarkStalled(s.target, teamsv1alpha1.BotNotInstalledReason, message)
+	return outcome.Requeue(r.notInstalledRequeue()) // keeps the conditions just set
+}
+
+// installing returns the name of a TeamsAppInstallation in the target's namespace that is still
+// working (neither Ready nor Stalled) on an installation where the target points, or "".
+func (r *ConversationTargetReconciler) installing(ctx context.Context, target *teamsv1alpha1.ConversationTarget) (string, error) {
+	list := &teamsv1alpha1.TeamsAppInstallationList{}
+	if err := r.List(ctx, list, client.InNamespace(target.Namespace)); err != nil {
+		return "", fmt.Errorf("listing TeamsAppInstallations: %w", err)
+	}
+	for i := range list.Items {
+		inst := &list.Items[i]
+		if inst.DeletionTimestamp.IsZero() && !status.IsReady(inst) && !status.IsStalled(inst) &&
+			installationCovers(&inst.Spec.Scope, &target.Spec) {
+			return inst.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// installationCovers reports whether an installation in scope puts the bot where the target
+// points. A user given by object id on one side and by UPN on the other cannot be compared
+// without Graph, so it counts.
+func installationCovers(scope *teamsv1alpha1.InstallationScope, spec *teamsv1alpha1.ConversationTargetSpec) bool {
+	switch {
+	case spec.Channel != nil:
+		return scope.Team != nil && strings.EqualFold(scope.Team.ID, spec.Channel.TeamID)
+	case spec.Chat != nil:
+		return scope.Chat != nil && scope.Chat.ID == spec.Chat.ID
+	case spec.User != nil && scope.User != nil:
+		u, su := spec.User, scope.User
+		switch {
+		case u.ID != "" && su.ID != "":
+			return strings.EqualFold(u.ID, su.ID)
+		case u.UserPrincipalName != "" && su.UserPrincipalName != "":
+			return strings.EqualFold(u.UserPrincipalName, su.UserPrincipalName)
+		}
+		return true
+	}
+	return false
 }
 
 func (r *ConversationTargetReconciler) notInstalledRequeue() time.Duration {
@@ -84,7 +137,7 @@ func (r *ConversationTargetReconciler) resolveUser(ctx context.Context, s *targe
 	log.Info("Creating conversation", "userId", member)
 	conv, err := s.clients.Bot.CreateConversation(ctx, s.serviceURL, params)
 	if msapi.Classify(err).Reason == msapi.ReasonBotNotInstalledForUser {
-		return r.notInstalled("the bot is not installed for user %s: create a "+
+		return r.notInstalled(ctx, s, "the bot is not installed for user %s: create a "+
 			"TeamsAppInstallation with scope.user.id %s (or install the app for the user in Teams); this target "+
 			"becomes Ready by itself once it is installed", targetUserName(u), member)
 	}
@@ -135,7 +188,7 @@ func (r *ConversationTargetReconciler) resolveChannel(ctx context.Context, s *ta
 		return r.apiFailure(ctx, s, fmt.Errorf("listing the apps installed in team %s: %w", ch.TeamID, err), targetPermTeamInstallRead)
 	}
 	if !installed {
-		return r.notInstalled("the bot is not installed in team %s: create a "+
+		return r.notInstalled(ctx, s, "the bot is not installed in team %s: create a "+
 			"TeamsAppInstallation with scope.team.id %s (or add the app to the team in Teams); this target becomes "+
 			"Ready by itself once it is installed", ch.TeamID, ch.TeamID)
 	}
@@ -159,7 +212,7 @@ func (r *ConversationTargetReconciler) resolveChat(ctx context.Context, s *targe
 		return r.apiFailure(ctx, s, fmt.Errorf("listing the apps installed in chat %s: %w", chatID, err), targetPermChatInstallRead)
 	}
 	if !installed {
-		return r.notInstalled("the bot is not installed in chat %s: create a "+
+		return r.notInstalled(ctx, s, "the bot is not installed in chat %s: create a "+
 			"TeamsAppInstallation with scope.chat.id %s (or add the app to the chat in Teams); this target becomes "+
 			"Ready by itself once it is installed", chatID, chatID)
 	}
@@ -201,6 +254,10 @@ func (r *ConversationTargetReconciler) resolveInstallationRef(ctx context.Contex
 	if inst.Spec.Scope.Team != nil {
 		return outcome.Stall(teamsv1alpha1.InvalidSpecReason, fmt.Sprintf("installationRef must name a user- or chat-scope "+
 			"installation, and TeamsAppInstallation %s is in team scope: use spec.channel for a team", name))
+	}
+	if status.IsStalled(inst) {
+		return outcome.Stall(teamsv1alpha1.DependencyNotReadyReason, fmt.Sprintf(
+			"TeamsAppInstallation %s is Stalled: see its conditions; this target becomes Ready by itself once it is", name))
 	}
 	if !status.IsReady(inst) || inst.Status.ChatID == "" {
 		return outcome.Wait(teamsv1alpha1.DependencyNotReadyReason, fmt.Sprintf(

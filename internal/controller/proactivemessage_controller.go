@@ -122,8 +122,9 @@ func (r *ProactiveMessageReconciler) reconcileSend(ctx context.Context, s *messa
 	result, err := r.apply(ctx, s, outcome.Run(ctx, s,
 		r.observe,       // what the last send left: a delivery, an unknown outcome, a wait
 		r.validate,      // the CEL rules and the size limit, before anything else
-		r.checkSchedule, // expiresAt and sendAt
+		r.checkExpiry,   // expiresAt
 		r.resolveTarget, // the ConversationTarget must be Ready
+		r.checkSendAt,   // sendAt: Scheduled once everything else is ready
 		r.resolveReplyTo,
 		r.waitForTurn,  // older messages to the same conversation go first
 		r.waitForRetry, // Retry-After or the backoff of a refused send

@@ -284,7 +284,13 @@ var _ = Describe("ProactiveMessage", func() {
 		sendAt := metav1.NewTime(time.Now().Add(3 * time.Second).Truncate(time.Second))
 		pmMessage(ns, "standup", "lynne", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.SendAt = &sendAt })
 		Eventually(func(g Gomega) {
-			g.Expect(pmGet(g, ns, "standup").Status.Phase).To(Equal(teamsv1alpha1.PhaseScheduled))
+			msg := pmGet(g, ns, "standup")
+			g.Expect(msg.Status.Phase).To(Equal(teamsv1alpha1.PhaseScheduled))
+			// Waiting for its time by design: Ready, so a GitOps wait does not hang on it.
+			g.Expect(pmReady(msg).Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(pmReady(msg).Reason).To(Equal(teamsv1alpha1.ScheduledReason))
+			g.Expect(meta.FindStatusCondition(msg.Status.Conditions, teamsv1alpha1.ReconcilingCondition)).To(BeNil())
+			g.Expect(msg.Status.ObservedGeneration).To(Equal(msg.Generation))
 		}).WithTimeout(pmTimeout).Should(Succeed())
 		Expect(pmLive(chatID)).To(BeEmpty())
 
@@ -301,7 +307,10 @@ var _ = Describe("ProactiveMessage", func() {
 		msg := pmEventuallyPhase(ns, "stale", teamsv1alpha1.PhaseExpired)
 		Expect(pmReady(msg).Status).To(Equal(metav1.ConditionFalse))
 		Expect(pmReady(msg).Reason).To(Equal(teamsv1alpha1.ExpiredReason))
-		Expect(meta.FindStatusCondition(msg.Status.Conditions, teamsv1alpha1.StalledCondition)).To(BeNil())
+		// Terminal and not a success: Stalled, for this generation, so a GitOps waiter stops on it.
+		Expect(meta.IsStatusConditionTrue(msg.Status.Conditions, teamsv1alpha1.StalledCondition)).To(BeTrue())
+		Expect(meta.FindStatusCondition(msg.Status.Conditions, teamsv1alpha1.ReconcilingCondition)).To(BeNil())
+		Expect(msg.Status.ObservedGeneration).To(Equal(msg.Generation))
 
 		// The target appears too late: nothing is sent.
 		chatID := pmPersonalTarget(ns, "nowhere")

@@ -31,7 +31,7 @@ func (r *ProactiveMessageReconciler) reconcileFinished(ctx context.Context, s *m
 	}
 	if msg.Status.Phase == teamsv1alpha1.PhaseExpired {
 		if c := status.ReadyCondition(msg); c != nil {
-			status.MarkNotReady(msg, c.Reason, c.Message) // describes this generation too
+			status.MarkStalled(msg, c.Reason, c.Message) // describes this generation too
 		}
 	}
 	return r.collect(ctx, s)

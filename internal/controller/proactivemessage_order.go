@@ -130,7 +130,8 @@ func (r *ProactiveMessageReconciler) waitForTurn(ctx context.Context, s *message
 }
 
 // messageEvents wakes the messages that waited for another one: the next in line when a
-// message leaves the line, and the replies when a message is delivered.
+// message leaves the line, and the replies when a message's phase changes (delivered,
+// scheduled, or ended).
 func (r *ProactiveMessageReconciler) messageEvents() handler.EventHandler {
 	return handler.Funcs{
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
@@ -143,7 +144,8 @@ func (r *ProactiveMessageReconciler) messageEvents() handler.EventHandler {
 			if holdsLine(before, now) && !holdsLine(after, now) {
 				r.enqueueNext(ctx, after, q)
 			}
-			if before.Status.Phase != after.Status.Phase && messageFinished(after) {
+			// Any phase change: a reply to a message that became Scheduled is Scheduled too.
+			if before.Status.Phase != after.Status.Phase {
 				r.enqueueReplies(ctx, after, q)
 			}
 		},

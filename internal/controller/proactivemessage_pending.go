@@ -30,11 +30,7 @@ const credentialsRecheck = time.Minute
 // A message with expiresAt looks again at that time, to expire while it waits.
 func (s *messageScope) wait(reason, message string) error {
 	s.msg.Status.Phase = teamsv1alpha1.PhasePending
-	var after time.Duration
-	if exp := s.msg.Spec.ExpiresAt; exp != nil {
-		after = max(time.Until(exp.Time), time.Second)
-	}
-	return outcome.Wait(reason, message, after)
+	return outcome.Wait(reason, message, s.untilExpiry())
 }
 
 // fail ends the message for this generation: Failed and Stalled, so a person must act.
@@ -140,22 +136,51 @@ func (r *ProactiveMessageReconciler) validate(_ context.Context, s *messageScope
 	return nil
 }
 
-// checkSchedule ends a message that expired before delivery, and holds one whose sendAt is
-// ahead until then (one requeue, no polling).
-func (r *ProactiveMessageReconciler) checkSchedule(_ context.Context, s *messageScope) error {
-	now := time.Now()
-	if exp := s.msg.Spec.ExpiresAt; exp != nil && !now.Before(exp.Time) {
+// checkExpiry ends a message that expired before delivery. Expired is terminal and not a
+// success, so it is Stalled: a GitOps waiter stops on it (docs/gitops.md).
+func (r *ProactiveMessageReconciler) checkExpiry(_ context.Context, s *messageScope) error {
+	if exp := s.msg.Spec.ExpiresAt; exp != nil && !time.Now().Before(exp.Time) {
 		s.msg.Status.Phase = teamsv1alpha1.PhaseExpired
-		status.MarkNotReady(s.msg, teamsv1alpha1.ExpiredReason, fmt.Sprintf(
+		return outcome.Stall(teamsv1alpha1.ExpiredReason, fmt.Sprintf(
 			"Not delivered before expiresAt (%s); it will not be sent", exp.UTC().Format(time.RFC3339)))
-		return outcome.Requeue(0)
-	}
-	if at := s.msg.Spec.SendAt; at != nil && now.Before(at.Time) {
-		s.msg.Status.Phase = teamsv1alpha1.PhaseScheduled
-		return outcome.Wait(teamsv1alpha1.ScheduledReason,
-			fmt.Sprintf("Scheduled to be sent at %s", at.UTC().Format(time.RFC3339)), at.Sub(now))
 	}
 	return nil
+}
+
+// checkSendAt holds a message whose sendAt is ahead until then (one requeue, no polling). It
+// runs once the target is Ready, so Scheduled means "everything is ready, only the time is
+// missing": Ready=True with reason Scheduled, which kstatus reports Current, so a GitOps wait
+// over a message scheduled for next week completes (docs/gitops.md).
+func (r *ProactiveMessageReconciler) checkSendAt(_ context.Context, s *messageScope) error {
+	now := time.Now()
+	if at := s.msg.Spec.SendAt; at != nil && now.Before(at.Time) {
+		return s.scheduled(fmt.Sprintf("Scheduled to be sent at %s", at.UTC().Format(time.RFC3339)), at.Sub(now))
+	}
+	return nil
+}
+
+// scheduled records a message that waits for a time by design: Ready, with reason Scheduled.
+func (s *messageScope) scheduled(message string, after time.Duration) error {
+	s.msg.Status.Phase = teamsv1alpha1.PhaseScheduled
+	status.MarkReady(s.msg, teamsv1alpha1.ScheduledReason, message)
+	return outcome.Requeue(after) // keeps the conditions just set
+}
+
+// blocked records a message whose dependency cannot progress until a person acts: Stalled, so
+// a waiter stops, while the phase stays Pending and the watch on the dependency sends the
+// message once it is fixed. A message with expiresAt looks again at that time.
+func (s *messageScope) blocked(reason, message string) error {
+	s.msg.Status.Phase = teamsv1alpha1.PhasePending
+	status.MarkStalled(s.msg, reason, message)
+	return outcome.Requeue(s.untilExpiry())
+}
+
+// untilExpiry is when a waiting message must look again to expire on time (0: never).
+func (s *messageScope) untilExpiry() time.Duration {
+	if exp := s.msg.Spec.ExpiresAt; exp != nil {
+		return max(time.Until(exp.Time), time.Second)
+	}
+	return 0
 }
 
 // resolveTarget takes the conversation, service URL and tenant from the ConversationTarget,
@@ -174,6 +199,10 @@ func (r *ProactiveMessageReconciler) resolveTarget(ctx context.Context, s *messa
 		why := "it has no status yet"
 		if c := status.ReadyCondition(target); c != nil && c.Message != "" {
 			why = c.Message
+		}
+		if status.IsStalled(target) {
+			return s.blocked(teamsv1alpha1.DependencyNotReadyReason, fmt.Sprintf(
+				"ConversationTarget %q is Stalled (%s); the message is sent once it is Ready", name, why))
 		}
 		return s.wait(teamsv1alpha1.DependencyNotReadyReason, fmt.Sprintf(
 			"ConversationTarget %q is not Ready (%s); the message is sent once it is", name, why))
@@ -213,11 +242,22 @@ func (r *ProactiveMessageReconciler) resolveReplyTo(ctx context.Context, s *mess
 	case messageFinished(parent):
 		return s.fail(teamsv1alpha1.ReplyTargetNotReady, fmt.Sprintf("replyTo names %q, which ended %s and will not be "+
 			"delivered: reply to another message", ref.Name, parent.Status.Phase))
+	case parent.Status.Phase == teamsv1alpha1.PhaseScheduled:
+		// Waiting for a scheduled message is waiting for its time, by design.
+		return s.scheduled(fmt.Sprintf("Sent in the thread of ProactiveMessage %q once it is delivered; it is "+
+			"scheduled (sendAt %s)", ref.Name, parentSendAt(parent)), s.untilExpiry())
 	default:
 		return s.wait(teamsv1alpha1.ReplyTargetNotReady, fmt.Sprintf(
 			"Waiting for ProactiveMessage %q to be delivered: this message is a reply in its thread", ref.Name))
 	}
 	return nil
+}
+
+func parentSendAt(parent *teamsv1alpha1.ProactiveMessage) string {
+	if at := parent.Spec.SendAt; at != nil {
+		return at.UTC().Format(time.RFC3339)
+	}
+	return "unknown"
 }
 
 // connect gets the clients of the target's credentials.

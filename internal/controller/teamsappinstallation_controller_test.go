@@ -380,7 +380,7 @@ var _ = Describe("TeamsAppInstallation", func() {
 			Expect(reqs[1].Status).To(BeNumerically("<", 300))
 			Expect(reqs[1].Time.Sub(reqs[0].Time)).To(BeNumerically(">=", 900*time.Millisecond), "Retry-After honoured")
 			Eventually(func(g Gomega) []string { return taiEvents(g, key) }, 10*time.Second).
-				Should(ContainElements("Warning/Throttled", "Normal/Installed"))
+				Should(ContainElements("Normal/Throttled", "Normal/Installed"))
 		})
 
 		It("reinstalls an app removed in Teams at the next drift check", func() {

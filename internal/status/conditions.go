@@ -45,7 +45,8 @@ func remove(obj Object, condType string) {
 	obj.SetConditions(conds)
 }
 
-// MarkReady says the external state matches this generation.
+// MarkReady says the external state matches this generation, or (reason Scheduled) that the
+// object is all its spec asks for until a time it waits for: kstatus Current (docs/gitops.md).
 func MarkReady(obj Object, reason, message string) {
 	set(obj, teamsv1alpha1.ReadyCondition, metav1.ConditionTrue, reason, message)
 	remove(obj, teamsv1alpha1.ReconcilingCondition)
@@ -59,39 +60,41 @@ func MarkProgressing(obj Object, reason, message string) {
 	remove(obj, teamsv1alpha1.StalledCondition)
 }
 
-// MarkStalled says progress needs a person: a spec, Secret or permission change.
+// MarkStalled says progress needs a person: a spec, Secret or permission change, or an act
+// outside the cluster. It is also how a terminal end that is not a success is shown (a message
+// Failed, Expired or Unknown), so that kstatus reports Failed and a waiter stops.
 func MarkStalled(obj Object, reason, message string) {
 	set(obj, teamsv1alpha1.ReadyCondition, metav1.ConditionFalse, reason, message)
 	set(obj, teamsv1alpha1.StalledCondition, metav1.ConditionTrue, reason, message)
 	remove(obj, teamsv1alpha1.ReconcilingCondition)
 }
 
-// MarkNotReady sets Ready=False without Reconciling or Stalled: a final state that is not a
-// success (for example a message that expired) and needs no more work.
-func MarkNotReady(obj Object, reason, message string) {
-	set(obj, teamsv1alpha1.ReadyCondition, metav1.ConditionFalse, reason, message)
-	remove(obj, teamsv1alpha1.ReconcilingCondition)
-	remove(obj, teamsv1alpha1.StalledCondition)
-}
-
-// Finalize sets status.observedGeneration when Ready or Stalled describe this generation,
-// as kstatus expects, and makes sure Ready is present.
+// Finalize makes sure Ready is present and sets status.observedGeneration when this
+// reconcile reached a decision for the current generation, whatever it was (ready, progressing,
+// waiting or stalled): every Mark stamps Ready with the generation it describes (docs/gitops.md).
+// A reconcile that ended on an error before deciding leaves it behind, which kstatus and the
+// Argo CD checks report as in progress.
 func Finalize(obj Object) {
-	conds := obj.GetConditions()
-	if meta.FindStatusCondition(conds, teamsv1alpha1.ReadyCondition) == nil {
+	c := ReadyCondition(obj)
+	if c != nil && c.Status != metav1.ConditionUnknown && c.ObservedGeneration == obj.GetGeneration() {
+		obj.SetObservedGeneration(obj.GetGeneration())
+	}
+	if c == nil {
 		set(obj, teamsv1alpha1.ReadyCondition, metav1.ConditionUnknown,
 			teamsv1alpha1.ProgressingReason, "Reconciliation has started")
-		conds = obj.GetConditions()
-	}
-	if meta.IsStatusConditionTrue(conds, teamsv1alpha1.ReadyCondition) ||
-		meta.IsStatusConditionTrue(conds, teamsv1alpha1.StalledCondition) {
-		obj.SetObservedGeneration(obj.GetGeneration())
 	}
 }
 
 // ReadyCondition returns the Ready condition, or nil.
 func ReadyCondition(obj Object) *metav1.Condition {
 	return meta.FindStatusCondition(obj.GetConditions(), teamsv1alpha1.ReadyCondition)
+}
+
+// IsStalled reports whether Stalled is True for the object's current generation: it cannot
+// make progress until a person acts.
+func IsStalled(obj Object) bool {
+	c := meta.FindStatusCondition(obj.GetConditions(), teamsv1alpha1.StalledCondition)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == obj.GetGeneration()
 }
 
 // IsReady reports whether Ready is True for the object's current generation.

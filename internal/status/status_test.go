@@ -1,11 +1,13 @@
 package status
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 )
@@ -29,9 +31,9 @@ func TestConditionsFollowKstatus(t *testing.T) {
 			mark:      func(o Object) { MarkStalled(o, "X", "x"); MarkReady(o, "Succeeded", "ok") },
 			wantReady: metav1.ConditionTrue, wantObservedGn: 3,
 		},
-		"progressing keeps observedGeneration and adds Reconciling": {
+		"progressing sets observedGeneration (a decision was reached) and adds Reconciling": {
 			mark:      func(o Object) { MarkProgressing(o, "Throttled", "wait") },
-			wantReady: metav1.ConditionFalse, wantReconcile: true, wantObservedGn: -1,
+			wantReady: metav1.ConditionFalse, wantReconcile: true, wantObservedGn: 3,
 		},
 		"stalled sets observedGeneration and drops Reconciling": {
 			mark:      func(o Object) { MarkProgressing(o, "A", "a"); MarkStalled(o, "InvalidSpec", "bad") },
@@ -94,4 +96,40 @@ func TestLongMessagesAreTrimmed(t *testing.T) {
 	}
 	MarkStalled(obj, "InvalidSpec", string(long))
 	g.Expect(ReadyCondition(obj).Message).To(HaveLen(maxMessageLength))
+}
+
+func TestObservedGenerationOnlyForADecisionOnThisGeneration(t *testing.T) {
+	g := NewWithT(t)
+	obj := newTarget(2)
+	MarkProgressing(obj, "A", "decided on generation 2")
+	obj.Generation = 3 // a new spec, and a reconcile that ended on an error before deciding
+	Finalize(obj)
+	g.Expect(obj.Status.ObservedGeneration).To(Equal(int64(-1)), "Ready describes generation 2, not 3")
+
+	fresh := newTarget(1)
+	Finalize(fresh) // nothing decided: only the Unknown placeholder
+	Finalize(fresh)
+	g.Expect(fresh.Status.ObservedGeneration).To(Equal(int64(-1)), "an Unknown placeholder is not a decision")
+}
+
+func TestNotifyRecordsTransitionsWarningOnlyWhenStalled(t *testing.T) {
+	g := NewWithT(t)
+	rec := events.NewFakeRecorder(10)
+	obj := newTarget(1)
+	step := func(mark func(Object)) {
+		before := ReadyCondition(obj).DeepCopy()
+		mark(obj)
+		Notify(rec, obj, before)
+	}
+	step(func(o Object) { MarkProgressing(o, "Throttled", "retry in 1s") })
+	step(func(o Object) { MarkProgressing(o, "Throttled", "retry in 2s") }) // a retry: no event
+	step(func(o Object) { MarkStalled(o, "InvalidSpec", "bad") })
+	step(func(o Object) { MarkReady(o, "Scheduled", "at noon") })
+	step(func(o Object) { MarkReady(o, "Scheduled", "at noon") })
+	close(rec.Events)
+	var got []string
+	for e := range rec.Events {
+		got = append(got, strings.Join(strings.Fields(e)[:2], " "))
+	}
+	g.Expect(got).To(Equal([]string{"Normal Throttled", "Warning InvalidSpec", "Normal Scheduled"}))
 }
