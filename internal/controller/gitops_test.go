@@ -136,10 +136,14 @@ var _ = Describe("GitOps health (docs/gitops.md)", func() {
 
 		It("is Failed/Degraded (Pending) when the target's credentials are unusable", func() {
 			_, chatID := pmUser()
-			pmReadyTarget(ns, "nocreds", teamsv1alpha1.ConversationTargetSpec{
+			secret := createCredentials(ns, "gone-credentials")
+			ctCreate(ns, "nocreds", teamsv1alpha1.ConversationTargetSpec{
 				Conversation:   &teamsv1alpha1.KnownConversation{ID: chatID},
-				CredentialsRef: &teamsv1alpha1.LocalObjectReference{Name: "absent"},
-			}, "Personal", chatID)
+				CredentialsRef: &teamsv1alpha1.LocalObjectReference{Name: secret.Name},
+			})
+			expectRow(ctKind, ns, "nocreds", rowReady(teamsv1alpha1.ResolvedReason))
+			// Resolved once, the target stays Ready; the message needs the Secret to send.
+			Expect(k8sClient.Delete(ctx, secret)).To(Succeed())
 			pmMessage(ns, "nocreds", "nocreds", nil)
 			expectRow(pmKind, ns, "nocreds", rowStalled(teamsv1alpha1.CredentialsNotFoundReason).inPhase(teamsv1alpha1.PhasePending))
 		})
