@@ -66,6 +66,10 @@ type Activity struct {
 	Attachments []Attachment `json:"attachments,omitempty"`
 	Entities    []Entity     `json:"entities,omitempty"`
 	ChannelData *ChannelData `json:"channelData,omitempty"`
+	// Conversation names the conversation and its tenant. The Bot Framework SDKs set it on
+	// every proactive send (continueConversation applies the stored reference, whose
+	// conversation carries tenantId), next to channelData.tenant.id.
+	Conversation *ConversationAccount `json:"conversation,omitempty"`
 	// ReplyToID is set by ReplyToActivity.
 	ReplyToID string `json:"replyToId,omitempty"`
 	// Importance is low, normal or high; Teams' handling is undocumented.
@@ -94,6 +98,12 @@ type ChannelAccount struct {
 	ID          string `json:"id"`
 	Name        string `json:"name,omitempty"`
 	AADObjectID string `json:"aadObjectId,omitempty"`
+}
+
+// ConversationAccount names a conversation (and, for Teams, its Entra tenant).
+type ConversationAccount struct {
+	ID       string `json:"id,omitempty"`
+	TenantID string `json:"tenantId,omitempty"`
 }
 
 // ChannelData is the Teams-specific part of an activity or of a create request.

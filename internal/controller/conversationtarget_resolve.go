@@ -220,10 +220,11 @@ func (r *ConversationTargetReconciler) resolveChat(ctx context.Context, s *targe
 	return nil
 }
 
-// botInstalled reports whether an app whose bot is our app is installed in the scope.
-// It matches the installed definition's azureADAppId against the credentials' client id:
-// the assumption (true of the emulator, which sets azureADAppId to the app's bot id) is that
-// the bot's Teams app declares the bot's Entra app as its webApplicationInfo/bot id.
+// botInstalled reports whether an app whose bot is our app is installed in the scope. It
+// matches the definition's bot (expanded by the Graph client) against the credentials' client
+// id. Not azureADAppId: that is the manifest's webApplicationInfo.id, null for most
+// notification bots and possibly another Entra app
+// (https://learn.microsoft.com/graph/api/resources/teamsappdefinition).
 func (r *ConversationTargetReconciler) botInstalled(ctx context.Context, s *targetScope, scope graph.Scope) (bool, error) {
 	ctrl.LoggerFrom(ctx).V(1).Info("Listing installed apps", "scope", scope.Kind, "scopeId", scope.ID)
 	apps, err := s.clients.Graph.ListInstalledApps(ctx, scope, "")
@@ -231,7 +232,7 @@ func (r *ConversationTargetReconciler) botInstalled(ctx context.Context, s *targ
 		return false, err
 	}
 	for _, app := range apps {
-		if strings.EqualFold(app.Definition.AzureADAppID, s.clients.AppID) {
+		if strings.EqualFold(app.Definition.BotID(), s.clients.AppID) {
 			return true, nil
 		}
 	}

@@ -68,7 +68,8 @@ func (r *ProactiveMessageReconciler) edit(ctx context.Context, s *messageScope) 
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("conversationId", msg.Status.ConversationID, "activityId", msg.Status.ActivityID)
 	log.Info("Editing message")
-	_, err = s.clients.Bot.UpdateActivity(ctx, s.serviceURL, msg.Status.ConversationID, msg.Status.ActivityID, activity)
+	_, err = s.clients.Bot.UpdateActivity(ctx, s.serviceURL, msg.Status.ConversationID, msg.Status.ActivityID,
+		delivery.Addressed(activity, msg.Status.ConversationID, s.tenantID))
 	if err != nil {
 		return s.editFailed(ctx, err)
 	}

@@ -209,7 +209,10 @@ func (r *ProactiveMessageReconciler) resolveTarget(ctx context.Context, s *messa
 	}
 	s.target = target
 	s.conversationID = target.Status.ConversationID
-	if target.Status.Kind == "Channel" {
+	// A channel target starts a new thread per message, unless its conversation id already is a
+	// thread ({channel};messageid={root}, a known conversation): that one is posted into, never
+	// passed to CreateConversation (reference 3.3 c; https://learn.microsoft.com/microsoftteams/platform/bots/how-to/conversations/channel-and-group-conversations).
+	if target.Status.Kind == targetKindChannel && !strings.Contains(target.Status.ConversationID, threadSeparator) {
 		s.channelID = target.Status.ConversationID
 	}
 	return nil

@@ -72,7 +72,7 @@ func (r *ProactiveMessageReconciler) post(ctx context.Context, s *messageScope) 
 				Channel: &botframework.ChannelInfo{ID: s.channelID},
 				Tenant:  &botframework.TenantInfo{ID: s.tenantID},
 			},
-			Activity: s.activity,
+			Activity: delivery.Addressed(s.activity, "", s.tenantID),
 		})
 		if err != nil {
 			return "", "", err
@@ -84,7 +84,7 @@ func (r *ProactiveMessageReconciler) post(ctx context.Context, s *messageScope) 
 		return res.ID, activityID, nil
 	}
 	log.Info("Sending message", "conversationId", s.conversationID, "attempt", s.msg.Status.Attempts)
-	id, err := bot.SendActivity(ctx, s.serviceURL, s.conversationID, s.activity)
+	id, err := bot.SendActivity(ctx, s.serviceURL, s.conversationID, delivery.Addressed(s.activity, s.conversationID, s.tenantID))
 	return s.conversationID, id, err
 }
 

@@ -26,6 +26,7 @@ import (
 const taiSecretName = "tai-credentials"
 
 type taiWorld struct {
+	setup                  taiSetup
 	ns                     string
 	clientID, secret       string
 	teamsAppID, externalID string
@@ -33,9 +34,38 @@ type taiWorld struct {
 	chatID                 string
 }
 
-func newTAIWorld() *taiWorld {
+// taiSetup is one of the two tenant setups the docs allow (reference 1.4): an app whose manifest
+// has webApplicationInfo (id = the bot's Entra app) granted the "Self" permissions, or an app
+// without webApplicationInfo granted the broader ones.
+type taiSetup struct {
+	name    string
+	selfApp bool
+	roles   []string
+}
+
+var (
+	taiSelfSetup  = taiSetup{name: "webApplicationInfo and the Self permissions", selfApp: true, roles: emulator.DefaultGraphRoles}
+	taiBroadSetup = taiSetup{name: "no webApplicationInfo and the broader permissions", roles: emulator.DefaultNotifierGraphRoles}
+)
+
+func newTAIWorld() *taiWorld { return newTAIWorldFor(taiSelfSetup) }
+
+// catalogApp is the world's Teams app at a version.
+func (w *taiWorld) catalogApp(version string, rsc ...emulator.RSCPermission) emulator.CatalogAppSeed {
+	app := emulator.CatalogAppSeed{
+		ID: w.teamsAppID, ExternalID: w.externalID, DisplayName: "TAI app " + w.teamsAppID[:8],
+		Version: version, BotID: w.clientID, RSCPermissions: rsc,
+	}
+	if w.setup.selfApp {
+		app.WebApplicationInfoID = w.clientID
+	}
+	return app
+}
+
+func newTAIWorldFor(setup taiSetup) *taiWorld {
 	hex := func() string { return strings.ReplaceAll(uuid.NewString(), "-", "") }
 	w := &taiWorld{
+		setup:    setup,
 		ns:       newNamespace(),
 		clientID: uuid.NewString(), secret: "tai-secret-" + hex(),
 		teamsAppID: uuid.NewString(), externalID: uuid.NewString(),
@@ -47,12 +77,9 @@ func newTAIWorld() *taiWorld {
 		ID: emulator.DefaultTenantID,
 		Apps: []emulator.AppSeed{{
 			ClientID: w.clientID, DisplayName: "TAI bot " + w.clientID[:8], Bot: true, Secrets: []string{w.secret},
-			GraphRoles: append([]string(nil), emulator.DefaultGraphRoles...),
+			GraphRoles: append([]string(nil), setup.roles...),
 		}},
-		Catalog: []emulator.CatalogAppSeed{{
-			ID: w.teamsAppID, ExternalID: w.externalID, DisplayName: "TAI app " + w.teamsAppID[:8],
-			Version: "1.0.0", BotID: w.clientID,
-		}},
+		Catalog: []emulator.CatalogAppSeed{w.catalogApp("1.0.0")},
 		Users: []emulator.UserSeed{{ID: w.userID, UserPrincipalName: w.upn, DisplayName: "TAI " + w.userID[:8]}},
 		Teams: []emulator.TeamSeed{{
 			ID: w.teamID, DisplayName: "TAI " + w.teamID[:8], GeneralChannelID: "19:" + hex() + "@thread.tacv2",
@@ -79,10 +106,7 @@ func (w *taiWorld) credentials() *corev1.Secret {
 func (w *taiWorld) publish(version string) {
 	Expect(emu.MergeSeed(&emulator.Seed{Tenants: []emulator.TenantSeed{{
 		ID: emulator.DefaultTenantID,
-		Catalog: []emulator.CatalogAppSeed{{
-			ID: w.teamsAppID, ExternalID: w.externalID, DisplayName: "TAI app " + w.teamsAppID[:8],
-			Version: version, BotID: w.clientID,
-		}},
+		Catalog: []emulator.CatalogAppSeed{w.catalogApp(version)},
 	}}})).To(Succeed())
 }
 

@@ -3,6 +3,7 @@ package controller
 import (
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,7 +99,11 @@ func taiPermissionsDiffer(spec []teamsv1alpha1.ResourceSpecificPermission, have 
 	if len(spec) == 0 {
 		return false
 	}
-	key := func(p graph.ResourceSpecificPermission) string { return p.PermissionValue + "/" + p.PermissionType }
+	// Graph answers permissionType in lower case ("application"), whatever was sent
+	// (team-get-installedapps, example "get the names of the RSC permissions consented").
+	key := func(p graph.ResourceSpecificPermission) string {
+		return strings.ToLower(p.PermissionValue + "/" + p.PermissionType)
+	}
 	want := make([]string, 0, len(spec))
 	for _, p := range taiGraphPermissions(spec) {
 		want = append(want, key(p))

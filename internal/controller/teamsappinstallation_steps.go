@@ -273,8 +273,11 @@ func (r *TeamsAppInstallationReconciler) upgrade(ctx context.Context, s *taiScop
 	want := taiPublishedVersion(s.app)
 	have := s.inst.Definition.Version
 	newVersion := want != "" && want != have
-	if !newVersion && !taiPermissionsDiffer(s.obj.Spec.ConsentedPermissions, s.inst.ConsentedPermissionSet.ResourceSpecificPermissions) {
-		return nil
+	if !newVersion {
+		differ, err := r.consentDiffers(ctx, s)
+		if err != nil || !differ {
+			return err
+		}
 	}
 	ctrl.LoggerFrom(ctx).Info("Upgrading installation", "installationId", s.inst.ID, "from", have, "to", want)
 	err := s.clients.Graph.UpgradeApp(ctx, s.target, s.inst.ID, taiGraphPermissions(s.obj.Spec.ConsentedPermissions))
@@ -290,6 +293,23 @@ func (r *TeamsAppInstallationReconciler) upgrade(ctx context.Context, s *taiScop
 	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, teamsv1alpha1.UpgradedReason, "Upgrade",
 		"Upgraded app %s in %s from version %s to %s", s.app.ID, taiScopeText(s.obj), have, s.obj.Status.Version)
 	return nil
+}
+
+// consentDiffers reads the installation's consented RSC permissions (only when the spec names
+// some) and compares them with the spec's. Graph returns consentedPermissionSet only when
+// selected, so the listing never carries it.
+func (r *TeamsAppInstallationReconciler) consentDiffers(ctx context.Context, s *taiScope) (bool, error) {
+	if len(s.obj.Spec.ConsentedPermissions) == 0 {
+		return false, nil
+	}
+	have, err := s.clients.Graph.GetConsentedPermissions(ctx, s.target, s.inst.ID)
+	if msapi.IsNotFound(err) {
+		return false, nil // the next drift check observes the missing installation
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading the consented permissions of installation %s: %w", s.inst.ID, err)
+	}
+	return taiPermissionsDiffer(s.obj.Spec.ConsentedPermissions, have), nil
 }
 
 // markReady reports success and schedules the next drift check.

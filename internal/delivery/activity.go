@@ -86,6 +86,31 @@ func cardContent(card *teamsv1alpha1.AdaptiveCard, mentions []teamsv1alpha1.Ment
 	return out, nil
 }
 
+// Addressed returns a copy of a that names its conversation and tenant as the Bot Framework
+// SDKs do on a proactive send: conversation.tenantId and channelData.tenant.id (botbuilder's
+// createConversation "mixes in the tenant ID ... required for MS Teams", and continueConversation
+// applies the stored conversation reference, tenantId included). conversationID may be empty
+// (the root post of a new channel thread). a itself is left alone: its hash identifies the
+// content, not the address.
+func Addressed(a *botframework.Activity, conversationID, tenantID string) *botframework.Activity {
+	if a == nil {
+		return nil
+	}
+	out := *a
+	cd := botframework.ChannelData{}
+	if a.ChannelData != nil {
+		cd = *a.ChannelData
+	}
+	if tenantID != "" {
+		cd.Tenant = &botframework.TenantInfo{ID: tenantID}
+	}
+	out.ChannelData = &cd
+	if conversationID != "" || tenantID != "" {
+		out.Conversation = &botframework.ConversationAccount{ID: conversationID, TenantID: tenantID}
+	}
+	return &out
+}
+
 // Size is the encoded size of the activity in bytes, as the Connector receives it.
 func Size(a *botframework.Activity) (int, error) {
 	b, err := json.Marshal(a)

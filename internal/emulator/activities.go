@@ -41,6 +41,10 @@ type StoredActivity struct {
 	// Split: the request had text and attachments, which Teams split into two messages
 	// (reference 3.4); this is one of them, and the client never learnt its id.
 	Split bool `json:"split,omitempty"`
+	// MissingTenant lists where the request lacked the tenant that the Bot Framework SDKs
+	// always send: conversation.tenantId and channelData.tenant.id on an activity, tenantId and
+	// channelData.tenant.id on a create's parameters. Empty: the tenant was everywhere.
+	MissingTenant []string `json:"missingTenant,omitempty"`
 	// Activity is the activity JSON as received (the latest update).
 	Activity  json.RawMessage `json:"activity"`
 	CreatedAt time.Time       `json:"createdAt"`

@@ -182,6 +182,9 @@ type parsedActivity struct {
 	text      string
 	hasAttach bool
 	replyToID string
+	// missingTenant lists where the tenant is absent (conversation.tenantId,
+	// channelData.tenant.id); a create overrides it with what its parameters lack.
+	missingTenant []string
 }
 
 func badArgument(msg string) *botErr {
@@ -194,11 +197,17 @@ func parseActivity(raw json.RawMessage) (*parsedActivity, *botErr) {
 		return nil, badArgument("Invalid activity: the body must be a JSON object.")
 	}
 	var a struct {
-		Type        string            `json:"type"`
-		Text        string            `json:"text"`
-		TextFormat  string            `json:"textFormat"`
-		ReplyToID   string            `json:"replyToId"`
-		Attachments []json.RawMessage `json:"attachments"`
+		Type         string            `json:"type"`
+		Text         string            `json:"text"`
+		TextFormat   string            `json:"textFormat"`
+		ReplyToID    string            `json:"replyToId"`
+		Attachments  []json.RawMessage `json:"attachments"`
+		Conversation *struct {
+			TenantID string `json:"tenantId"`
+		} `json:"conversation"`
+		ChannelData *struct {
+			Tenant *channelAccount `json:"tenant"`
+		} `json:"channelData"`
 	}
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return nil, badArgument("Invalid activity: " + err.Error())
@@ -219,6 +228,12 @@ func parseActivity(raw json.RawMessage) (*parsedActivity, *botErr) {
 		}
 	}
 	p.text, p.hasAttach, p.replyToID = a.Text, len(a.Attachments) > 0, a.ReplyToID
+	if a.Conversation == nil || a.Conversation.TenantID == "" {
+		p.missingTenant = append(p.missingTenant, "conversation.tenantId")
+	}
+	if a.ChannelData == nil || a.ChannelData.Tenant == nil || a.ChannelData.Tenant.ID == "" {
+		p.missingTenant = append(p.missingTenant, "channelData.tenant.id")
+	}
 	return p, nil
 }
 
@@ -300,6 +315,20 @@ type conversationParams struct {
 	} `json:"channelData"`
 }
 
+// missingTenant lists where a create's parameters lack the tenant: the SDKs send both
+// tenantId and channelData.tenant.id ("Mix in the tenant ID if specified. This is required for
+// MS Teams", botbuilder BotFrameworkAdapter.createConversation).
+func (p *conversationParams) missingTenant() []string {
+	var out []string
+	if p.TenantID == "" {
+		out = append(out, "tenantId")
+	}
+	if p.ChannelData.Tenant == nil || p.ChannelData.Tenant.ID == "" {
+		out = append(out, "channelData.tenant.id")
+	}
+	return out
+}
+
 func (e *Emulator) createConversation(w http.ResponseWriter, r *http.Request, b *botCall) {
 	body, be := e.readBody(r)
 	if be != nil {
@@ -325,6 +354,13 @@ func (e *Emulator) createChannelThread(w http.ResponseWriter, b *botCall, p *con
 	}
 	if chID == "" {
 		badArgument("Proactive messaging can't create a group chat: set channelData.channel.id to start a thread in a channel.").write(w)
+		return
+	}
+	if strings.Contains(chID, ";messageid=") {
+		// {channel};messageid={root} is an existing thread: post into it (reference 3.3 c,
+		// https://learn.microsoft.com/microsoftteams/platform/bots/how-to/conversations/channel-and-group-conversations),
+		// a create takes a channel id.
+		badArgument("channelData.channel.id names a thread (;messageid=): send to the thread's conversation id instead of creating a conversation.").write(w)
 		return
 	}
 	if len(p.Activity) == 0 || string(p.Activity) == jsonNull {
@@ -362,6 +398,7 @@ func (e *Emulator) createChannelThread(w http.ResponseWriter, b *botCall, p *con
 		writeThrottled(w, wait)
 		return
 	}
+	act.missingTenant = p.missingTenant()
 	ids := e.store(wd, tg, b, act, chID, "createConversation", "")
 	resp := map[string]string{"id": tg.canonical + ";messageid=" + ids[0]}
 	if len(ids) == 1 {
@@ -431,6 +468,7 @@ func (e *Emulator) createPersonal(w http.ResponseWriter, b *botCall, p *conversa
 	}
 	resp := map[string]string{"id": tg.canonical}
 	if act != nil {
+		act.missingTenant = p.missingTenant()
 		if ids := e.store(wd, tg, b, act, tg.canonical, "createConversation", ""); len(ids) == 1 {
 			resp["activityId"] = ids[0]
 		}
@@ -470,7 +508,7 @@ func (e *Emulator) store(wd *world, tg *target, b *botCall, act *parsedActivity,
 		meta := StoredActivity{
 			ConversationID: tg.canonical, ChatID: tg.chatID, AddressedTo: addressedTo, ConversationType: tg.kind,
 			TenantID: tg.tenantID, BotID: b.claims.AppID, Operation: operation, Split: len(parts) > 1, CreatedAt: now,
-			ReplyToID: replyTo,
+			ReplyToID: replyTo, MissingTenant: act.missingTenant,
 		}
 		meta.ActivityID = e.ids.next(now)
 		switch tg.kind {

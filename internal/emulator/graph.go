@@ -161,8 +161,13 @@ func (g *graphCall) grantFor(d *directory, p perm) grant {
 	return grantNone
 }
 
+// allows: a "Self" permission reaches only an app whose manifest's webApplicationInfo.id is the
+// caller's app id, not an app whose bot merely is the caller: "the app must have
+// webApplicationInfo with id set to its Entra app id" (reference 1.4;
+// https://learn.microsoft.com/microsoftteams/platform/graph-api/proactive-bots-and-messages/graph-proactive-bots-and-messages).
 func (g *graphCall) allows(gr grant, app *catalogApp) bool {
-	return gr == grantAll || (gr == grantSelf && app != nil && strings.EqualFold(app.BotID, g.claims.AppID))
+	return gr == grantAll || (gr == grantSelf && app != nil && app.WebApplicationInfoID != "" &&
+		strings.EqualFold(app.WebApplicationInfoID, g.claims.AppID))
 }
 
 func (e *Emulator) forbidden(w http.ResponseWriter, r *http.Request) {
@@ -213,6 +218,30 @@ func parseExpand(q url.Values, t *odataType) (expansion, error) {
 	return out, nil
 }
 
+// selection is a parsed $select: the structural properties to return beyond id.
+type selection map[string]bool
+
+// installationProps are the structural properties of a teamsAppInstallation.
+var installationProps = map[string]bool{"id": true, "consentedPermissionSet": true}
+
+func (e *Emulator) parseSelect(w http.ResponseWriter, r *http.Request) (selection, bool) {
+	sel := selection{}
+	raw := r.URL.Query().Get("$select")
+	if raw == "" {
+		return sel, true
+	}
+	for f := range strings.SplitSeq(raw, ",") {
+		f = strings.TrimSpace(f)
+		if !installationProps[f] {
+			e.badRequest(w, r, fmt.Sprintf("Parsing OData Select and Expand failed: Could not find a property named "+
+				"'%s' on type 'microsoft.graph.teamsAppInstallation'.", f))
+			return nil, false
+		}
+		sel[f] = true
+	}
+	return sel, true
+}
+
 func (e *Emulator) parseQuery(w http.ResponseWriter, r *http.Request, t *odataType) (filterNode, expansion, bool) {
 	q := r.URL.Query()
 	exp, err := parseExpand(q, t)
@@ -243,7 +272,10 @@ func definitionJSON(app *catalogApp, version string, withBot bool) map[string]an
 		rsc = append(rsc, map[string]string{"permissionValue": p.PermissionValue, "permissionType": p.PermissionType})
 	}
 	d := map[string]any{
-		"id": definitionID(app.ID, version), "teamsAppId": app.ID, "azureADAppId": nullable(app.BotID),
+		// azureADAppId is the manifest's webApplicationInfo.id, not the bot
+		// (https://learn.microsoft.com/graph/api/resources/teamsappdefinition); the bot is the
+		// navigation property "bot", present only when expanded.
+		"id": definitionID(app.ID, version), "teamsAppId": app.ID, "azureADAppId": nullable(app.WebApplicationInfoID),
 		"displayName": app.DisplayName, "version": version, "publishingState": "published",
 		"shortDescription": app.DisplayName, "description": nil, "lastModifiedDateTime": timeJSON(app.lastModified),
 		"createdBy": nil,
@@ -339,12 +371,25 @@ func (e *Emulator) getCatalogApp(w http.ResponseWriter, r *http.Request, g *grap
 	writeJSON(w, http.StatusOK, m)
 }
 
-func installationJSON(in *installation, app *catalogApp, exp expansion) map[string]any {
-	var consented any
-	if len(in.consented) > 0 {
-		consented = map[string]any{"resourceSpecificPermissions": in.consented}
+// installationJSON renders an installation. consentedPermissionSet is returned only when
+// $select names it, and its permissionType values come back lower case: see the example "get
+// the names of the RSC permissions consented" of
+// https://learn.microsoft.com/graph/api/team-get-installedapps and chat-get-installedapps.
+func installationJSON(in *installation, app *catalogApp, exp expansion, sel selection) map[string]any {
+	m := map[string]any{"id": in.id}
+	if sel["consentedPermissionSet"] {
+		var consented any
+		if len(in.consented) > 0 {
+			rsc := make([]map[string]string, 0, len(in.consented))
+			for _, p := range in.consented {
+				rsc = append(rsc, map[string]string{
+					"permissionValue": p.PermissionValue, "permissionType": strings.ToLower(p.PermissionType),
+				})
+			}
+			consented = map[string]any{"resourceSpecificPermissions": rsc}
+		}
+		m["consentedPermissionSet"] = consented
 	}
-	m := map[string]any{"id": in.id, "consentedPermissionSet": consented}
 	if _, ok := exp["teamsApp"]; ok {
 		m["teamsApp"] = catalogJSON(app, false, false)
 	}
@@ -392,6 +437,10 @@ func (e *Emulator) listInstalled(s Scope) graphHandler {
 		if !ok {
 			return
 		}
+		sel, ok := e.parseSelect(w, r)
+		if !ok {
+			return
+		}
 		d := e.world().dir
 		d.mu.RLock()
 		defer d.mu.RUnlock()
@@ -415,7 +464,7 @@ func (e *Emulator) listInstalled(s Scope) graphHandler {
 			if app == nil || !g.allows(gr, app) || (f != nil && !f.eval(installationFilterObj(in, app), nil)) {
 				continue
 			}
-			out = append(out, installationJSON(in, app, exp))
+			out = append(out, installationJSON(in, app, exp, sel))
 		}
 		writeJSON(w, http.StatusOK, map[string]any{
 			"@odata.context": g.base + "/$metadata#" + string(s) + "s('" + r.PathValue("scope") + "')/installedApps",
@@ -472,6 +521,10 @@ func (e *Emulator) getInstalled(s Scope) graphHandler {
 		if !ok {
 			return
 		}
+		sel, ok := e.parseSelect(w, r)
+		if !ok {
+			return
+		}
 		d := e.world().dir
 		d.mu.RLock()
 		defer d.mu.RUnlock()
@@ -479,7 +532,7 @@ func (e *Emulator) getInstalled(s Scope) graphHandler {
 		if !ok {
 			return
 		}
-		m := installationJSON(in, app, exp)
+		m := installationJSON(in, app, exp, sel)
 		m["@odata.context"] = g.base + "/$metadata#" + string(s) + "s('" + r.PathValue("scope") + "')/installedApps/$entity"
 		writeJSON(w, http.StatusOK, m)
 	}
@@ -573,7 +626,7 @@ func (e *Emulator) checkConsent(w http.ResponseWriter, r *http.Request, g *graph
 	}) ([]RSCPermission, bool) {
 	var want []string
 	for _, p := range app.RSCPermissions {
-		if p.PermissionType == rscApplication {
+		if strings.EqualFold(p.PermissionType, rscApplication) {
 			want = append(want, p.PermissionValue)
 		}
 	}
@@ -582,7 +635,7 @@ func (e *Emulator) checkConsent(w http.ResponseWriter, r *http.Request, g *graph
 	if body != nil {
 		consented = body.RSC
 		for _, p := range body.RSC {
-			if p.PermissionType == rscApplication {
+			if strings.EqualFold(p.PermissionType, rscApplication) {
 				got = append(got, p.PermissionValue)
 			}
 		}

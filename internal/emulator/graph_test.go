@@ -77,13 +77,14 @@ func TestGraphCatalog(t *testing.T) {
 		status int
 		msg    string
 	}{
-		"all":                  {want: []any{quoted, "com.example.store", DefaultTeamsAppID}},
+		"all":                  {want: []any{quoted, "com.example.store", DefaultTeamsAppID, DefaultNotifierTeamsAppID}},
 		"by externalId":        {filter: "externalId eq '" + DefaultTeamsAppExternalID + "'", want: []any{DefaultTeamsAppID}},
 		"by id":                {filter: "id eq '" + DefaultTeamsAppID + "'", want: []any{DefaultTeamsAppID}},
 		"escaped quote":        {filter: "externalId eq 'o''neil-app'", want: []any{quoted}},
-		"org catalog":          {filter: "distributionMethod eq 'organization'", want: []any{DefaultTeamsAppID}},
+		"org catalog":          {filter: "distributionMethod eq 'organization'", want: []any{DefaultTeamsAppID, DefaultNotifierTeamsAppID}},
 		"and/or":               {filter: "(distributionMethod eq 'store' or distributionMethod eq 'sideloaded') and displayName ne 'x'", want: []any{quoted, "com.example.store"}},
-		"apps with a bot":      {filter: "appDefinitions/any(a:a/bot ne null)", want: []any{DefaultTeamsAppID}},
+		"apps with a bot":      {filter: "appDefinitions/any(a:a/bot ne null)", want: []any{DefaultTeamsAppID, DefaultNotifierTeamsAppID}},
+		"by bot id":            {filter: "appDefinitions/any(a:a/bot/id eq '" + DefaultNotifierAppID + "')", want: []any{DefaultNotifierTeamsAppID}},
 		"no match":             {filter: "externalId eq 'nothing'", want: []any{}},
 		"unterminated literal": {filter: "externalId eq 'abc", status: 400, msg: "Invalid filter clause: Syntax error at position 14 in 'externalId eq 'abc': unterminated string literal."},
 		"unescaped quote":      {filter: "externalId eq 'o'neil-app'", status: 400},
@@ -206,7 +207,7 @@ func TestGraphInstallations(t *testing.T) {
 			// A new catalog version, then upgrade.
 			g.Expect(v.e.MergeSeed(&Seed{Tenants: []TenantSeed{{ID: DefaultTenantID, Catalog: []CatalogAppSeed{{
 				ID: DefaultTeamsAppID, ExternalID: DefaultTeamsAppExternalID, DisplayName: DefaultTeamsAppName,
-				Version: "1.1.0", BotID: DefaultBotAppID,
+				Version: "1.1.0", BotID: DefaultBotAppID, WebApplicationInfoID: DefaultBotAppID,
 			}}}}})).To(Succeed())
 			r = v.do("POST", tc.base+"/installedApps/"+url.PathEscape(id)+"/upgrade", tok, nil)
 			g.Expect(r.status).To(Equal(http.StatusNoContent), string(r.raw))
@@ -262,7 +263,7 @@ func TestGraphRSCConsent(t *testing.T) {
 	g := NewWithT(t)
 	const rscApp = "0fa2f4ae-1ff7-4d7f-b4c2-c891c2d79a1c"
 	g.Expect(v.e.MergeSeed(&Seed{Tenants: []TenantSeed{{ID: DefaultTenantID, Catalog: []CatalogAppSeed{{
-		ID: rscApp, DisplayName: "RSC app", BotID: DefaultBotAppID,
+		ID: rscApp, DisplayName: "RSC app", BotID: DefaultBotAppID, WebApplicationInfoID: DefaultBotAppID,
 		RSCPermissions: []RSCPermission{{PermissionValue: "ChatMessage.Read.Chat", PermissionType: "Application"}},
 	}}}}})).To(Succeed())
 	tok := v.graphToken()

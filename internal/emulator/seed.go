@@ -79,8 +79,15 @@ type CatalogAppSeed struct {
 	DistributionMethod string `json:"distributionMethod,omitempty"`
 	// Version is the current published version (default 1.0.0).
 	Version string `json:"version,omitempty"`
-	// BotID is the Entra app id of the app's bot (and webApplicationInfo id); empty: no bot.
+	// BotID is the Entra app id of the app's bot; empty: no bot.
 	BotID string `json:"botId,omitempty"`
+	// WebApplicationInfoID is the manifest's optional webApplicationInfo.id, which Graph returns
+	// as the definition's azureADAppId (null when empty). It need not be the bot: a
+	// notification-only bot usually has none, and it may name another Entra app. The "Self"
+	// installation permissions reach only apps whose webApplicationInfo.id is the caller.
+	// https://learn.microsoft.com/graph/api/resources/teamsappdefinition ;
+	// https://learn.microsoft.com/microsoftteams/platform/graph-api/proactive-bots-and-messages/graph-proactive-bots-and-messages
+	WebApplicationInfoID string `json:"webApplicationInfoId,omitempty"`
 	// RSCPermissions are the resource-specific permissions the app definition declares.
 	RSCPermissions []RSCPermission `json:"rscPermissions,omitempty"`
 }
@@ -186,8 +193,31 @@ const (
 	DefaultGroupChatID = "19:bc6f6051439a43fabe0884f972daabaf@thread.v2"
 )
 
+// DefaultNotifierAppID is a second bot in the default tenant whose Teams app
+// (DefaultNotifierTeamsAppID) has no webApplicationInfo, as most notification-only bots: the
+// "Self" installation permissions cannot reach it, so it holds DefaultNotifierGraphRoles.
+const (
+	DefaultNotifierAppID            = "7d3c56a2-8f1e-4b0a-9c2d-5e6f7a8b9c0d"
+	DefaultNotifierSecret           = "emulator-notifier-secret-not-a-real-secret"
+	DefaultNotifierTeamsAppID       = "c1a7e0b4-3d2f-4e5a-8b6c-9d0e1f2a3b4c"
+	DefaultNotifierTeamsAppExternal = "e5f6a7b8-c9d0-4e1f-a2b3-c4d5e6f7a8b9"
+	DefaultNotifierTeamsAppName     = "Teams Operator Notifier"
+)
+
+// DefaultNotifierGraphRoles are the broader application permissions an app without
+// webApplicationInfo needs (reference 1.4): the non-Self installation permissions.
+var DefaultNotifierGraphRoles = []string{
+	"AppCatalog.Read.All",
+	"TeamsAppInstallation.ReadWriteForTeam.All",
+	"TeamsAppInstallation.ReadWriteForUser.All",
+	"TeamsAppInstallation.ReadWriteForChat.All",
+	"User.Read.All",
+	"Channel.ReadBasic.All",
+}
+
 // DefaultGraphRoles are the application permissions the default bot app holds in the default
-// tenant: everything the operator calls.
+// tenant: everything the operator calls, with the "Self" installation permissions (its Teams
+// app's webApplicationInfo.id is the bot app).
 var DefaultGraphRoles = []string{
 	"AppCatalog.Read.All",
 	"TeamsAppInstallation.ReadWriteSelfForTeam.All",
@@ -198,7 +228,9 @@ var DefaultGraphRoles = []string{
 }
 
 // DefaultSeed is a small demo tenant: one single-tenant bot app (secret, certificate and federated
-// credential, DefaultGraphRoles), its Teams app in the org catalog, five users, the "Platform" team
+// credential, DefaultGraphRoles), its Teams app in the org catalog (webApplicationInfo = the bot),
+// a second bot (DefaultNotifierAppID, DefaultNotifierGraphRoles) whose Teams app has no
+// webApplicationInfo, five users, the "Platform" team
 // with General, alerts and deployments channels, one group chat, and nothing installed.
 func DefaultSeed() *Seed {
 	u := func(id, upn, name string) UserSeed {
@@ -220,14 +252,28 @@ func DefaultSeed() *Seed {
 				Subject: DefaultFederatedSubject,
 			}},
 			GraphRoles: append([]string(nil), DefaultGraphRoles...),
+		}, {
+			ClientID:    DefaultNotifierAppID,
+			DisplayName: "Teams Operator Notifier Bot",
+			Bot:         true,
+			Secrets:     []string{DefaultNotifierSecret},
+			GraphRoles:  append([]string(nil), DefaultNotifierGraphRoles...),
 		}},
 		Catalog: []CatalogAppSeed{{
-			ID:                 DefaultTeamsAppID,
-			ExternalID:         DefaultTeamsAppExternalID,
-			DisplayName:        DefaultTeamsAppName,
+			ID:                   DefaultTeamsAppID,
+			ExternalID:           DefaultTeamsAppExternalID,
+			DisplayName:          DefaultTeamsAppName,
+			DistributionMethod:   distOrganization,
+			Version:              "1.0.0",
+			BotID:                DefaultBotAppID,
+			WebApplicationInfoID: DefaultBotAppID,
+		}, {
+			ID:                 DefaultNotifierTeamsAppID,
+			ExternalID:         DefaultNotifierTeamsAppExternal,
+			DisplayName:        DefaultNotifierTeamsAppName,
 			DistributionMethod: distOrganization,
 			Version:            "1.0.0",
-			BotID:              DefaultBotAppID,
+			BotID:              DefaultNotifierAppID,
 		}},
 		Users: []UserSeed{
 			u(DefaultUserAdeleID, DefaultUserAdeleUPN, "Adele Vance"),
@@ -362,6 +408,9 @@ func (c *shapeChecker) catalog(t *TenantSeed) {
 		}
 		if app.BotID != "" && !isGUID(app.BotID) {
 			c.add("tenant %s: catalog app %s: botId %q is not a GUID", t.ID, app.ID, app.BotID)
+		}
+		if app.WebApplicationInfoID != "" && !isGUID(app.WebApplicationInfoID) {
+			c.add("tenant %s: catalog app %s: webApplicationInfoId %q is not a GUID", t.ID, app.ID, app.WebApplicationInfoID)
 		}
 		for _, p := range app.RSCPermissions {
 			if p.PermissionType != rscApplication && p.PermissionType != "Delegated" {

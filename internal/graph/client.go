@@ -32,8 +32,12 @@ const (
 	paramFilter = "$filter"
 	paramExpand = "$expand"
 	// expandInstallation is what every installation read expands, so an
-	// Installation carries the app id and the installed version.
-	expandInstallation = "teamsApp,teamsAppDefinition"
+	// Installation carries the app id, the installed version and the bot: the
+	// bot is a navigation property of the definition, returned only when
+	// expanded (teamsAppDefinition($expand=bot)); see
+	// https://learn.microsoft.com/graph/api/appcatalogs-list-teamsapps (example
+	// "list applications with a given bot") and teamworkbot-get.
+	expandInstallation = "teamsApp,teamsAppDefinition($expand=bot)"
 )
 
 // Options configure a Client.
@@ -150,6 +154,29 @@ func (c *Client) GetInstalledApp(ctx context.Context, scope Scope, installationI
 		return Installation{}, err
 	}
 	return inst, requireID("getInstalledApp", inst.ID)
+}
+
+// GetConsentedPermissions implements Interface. Graph returns
+// consentedPermissionSet only when selected: see the example "get the names of
+// the RSC permissions consented" of
+// https://learn.microsoft.com/graph/api/team-get-installedapps and chat-get-installedapps.
+func (c *Client) GetConsentedPermissions(ctx context.Context, scope Scope, installationID string) ([]ResourceSpecificPermission, error) {
+	path, err := scope.installationPath(installationID)
+	if err != nil {
+		return nil, err
+	}
+	var inst struct {
+		ID                     string         `json:"id"`
+		ConsentedPermissionSet *PermissionSet `json:"consentedPermissionSet"`
+	}
+	u := c.base + path + "?" + query([2]string{"$select", "consentedPermissionSet,id"})
+	if err := c.do(ctx, "getConsentedPermissions", http.MethodGet, u, nil, &inst); err != nil {
+		return nil, err
+	}
+	if inst.ConsentedPermissionSet == nil {
+		return nil, requireID("getConsentedPermissions", inst.ID)
+	}
+	return inst.ConsentedPermissionSet.ResourceSpecificPermissions, requireID("getConsentedPermissions", inst.ID)
 }
 
 type installRequest struct {

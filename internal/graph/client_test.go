@@ -17,16 +17,12 @@ import (
 )
 
 const installationJSON = `{"id":"aW5zdA==","teamsApp":{"id":"app-1","externalId":"ext-1","displayName":"Bot","distributionMethod":"organization"},` +
-	`"teamsAppDefinition":{"id":"def-1","teamsAppId":"app-1","version":"1.2.0","displayName":"Bot"},` +
-	`"consentedPermissionSet":{"resourceSpecificPermissions":[{"permissionValue":"ChatMessage.Read.Chat","permissionType":"Application"}]}}`
+	`"teamsAppDefinition":{"id":"def-1","teamsAppId":"app-1","azureADAppId":null,"version":"1.2.0","displayName":"Bot","bot":{"id":"bot-1"}}}`
 
 var wantInstallation = Installation{
 	ID:         "aW5zdA==",
 	TeamsApp:   TeamsApp{ID: "app-1", ExternalID: "ext-1", DisplayName: "Bot", DistributionMethod: "organization"},
-	Definition: AppDefinition{ID: "def-1", TeamsAppID: "app-1", Version: "1.2.0", DisplayName: "Bot"},
-	ConsentedPermissionSet: PermissionSet{ResourceSpecificPermissions: []ResourceSpecificPermission{
-		{PermissionValue: "ChatMessage.Read.Chat", PermissionType: "Application"},
-	}},
+	Definition: AppDefinition{ID: "def-1", TeamsAppID: "app-1", Version: "1.2.0", DisplayName: "Bot", Bot: &Bot{ID: "bot-1"}},
 }
 
 var rsc = []ResourceSpecificPermission{{PermissionValue: "ChatMember.Read.Chat", PermissionType: "Application"}}
@@ -68,7 +64,7 @@ func TestRequests(t *testing.T) {
 			call:    func(c *Client) (any, error) { return c.ListInstalledApps(context.Background(), team, "app-1") },
 			want:    []Installation{wantInstallation},
 			method:  "GET",
-			uri:     "/teams/team-1/installedApps?$expand=teamsApp%2CteamsAppDefinition&$filter=teamsApp%2Fid%20eq%20%27app-1%27",
+			uri:     "/teams/team-1/installedApps?$expand=teamsApp%2CteamsAppDefinition%28%24expand%3Dbot%29&$filter=teamsApp%2Fid%20eq%20%27app-1%27",
 			op:      "listInstalledApps",
 		},
 		"list installed apps for a user, unfiltered": {
@@ -76,15 +72,25 @@ func TestRequests(t *testing.T) {
 			call:    func(c *Client) (any, error) { return c.ListInstalledApps(context.Background(), user, "") },
 			want:    []Installation(nil),
 			method:  "GET",
-			uri:     "/users/user-1/teamwork/installedApps?$expand=teamsApp%2CteamsAppDefinition",
+			uri:     "/users/user-1/teamwork/installedApps?$expand=teamsApp%2CteamsAppDefinition%28%24expand%3Dbot%29",
 			op:      "listInstalledApps",
+		},
+		"get the consented permissions of an installation": {
+			respond: reply(200, `{"id":"aW5zdA==","consentedPermissionSet":{"resourceSpecificPermissions":[{"permissionValue":"ChatMessage.Read.Chat","permissionType":"application"}]}}`),
+			call: func(c *Client) (any, error) {
+				return c.GetConsentedPermissions(context.Background(), team, "aW5zdA==")
+			},
+			want:   []ResourceSpecificPermission{{PermissionValue: "ChatMessage.Read.Chat", PermissionType: "application"}},
+			method: "GET",
+			uri:    "/teams/team-1/installedApps/aW5zdA==?$select=consentedPermissionSet%2Cid",
+			op:     "getConsentedPermissions",
 		},
 		"get installed app in a chat": {
 			respond: reply(200, installationJSON),
 			call:    func(c *Client) (any, error) { return c.GetInstalledApp(context.Background(), chat, "aW5zdA==") },
 			want:    wantInstallation,
 			method:  "GET",
-			uri:     "/chats/19:abc@thread.v2/installedApps/aW5zdA==?$expand=teamsApp%2CteamsAppDefinition",
+			uri:     "/chats/19:abc@thread.v2/installedApps/aW5zdA==?$expand=teamsApp%2CteamsAppDefinition%28%24expand%3Dbot%29",
 			op:      "getInstalledApp",
 		},
 		"install in a team (200, empty body)": {

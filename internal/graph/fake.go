@@ -17,6 +17,7 @@ type Fake struct {
 	FindCatalogAppsByExternalIDFunc func(ctx context.Context, externalID string) ([]TeamsApp, error)
 	ListInstalledAppsFunc           func(ctx context.Context, scope Scope, teamsAppID string) ([]Installation, error)
 	GetInstalledAppFunc             func(ctx context.Context, scope Scope, installationID string) (Installation, error)
+	GetConsentedPermissionsFunc     func(ctx context.Context, scope Scope, installationID string) ([]ResourceSpecificPermission, error)
 	InstallAppFunc                  func(ctx context.Context, scope Scope, teamsAppID string, perms []ResourceSpecificPermission) error
 	UpgradeAppFunc                  func(ctx context.Context, scope Scope, installationID string, perms []ResourceSpecificPermission) error
 	UninstallAppFunc                func(ctx context.Context, scope Scope, installationID string) error
@@ -61,6 +62,14 @@ func (f *Fake) GetInstalledApp(ctx context.Context, scope Scope, installationID 
 		return Installation{}, notImplemented("GetInstalledApp")
 	}
 	return f.GetInstalledAppFunc(ctx, scope, installationID)
+}
+
+// GetConsentedPermissions implements Interface.
+func (f *Fake) GetConsentedPermissions(ctx context.Context, scope Scope, installationID string) ([]ResourceSpecificPermission, error) {
+	if f.GetConsentedPermissionsFunc == nil {
+		return nil, notImplemented("GetConsentedPermissions")
+	}
+	return f.GetConsentedPermissionsFunc(ctx, scope, installationID)
 }
 
 // InstallApp implements Interface.

@@ -26,6 +26,11 @@ type Interface interface {
 	ListInstalledApps(ctx context.Context, scope Scope, teamsAppID string) ([]Installation, error)
 	// GetInstalledApp returns one installation by its installation id.
 	GetInstalledApp(ctx context.Context, scope Scope, installationID string) (Installation, error)
+	// GetConsentedPermissions returns the RSC permissions consented for an
+	// installation. Graph returns consentedPermissionSet only when it is
+	// selected ($select=consentedPermissionSet,id), so the other reads never
+	// carry it.
+	GetConsentedPermissions(ctx context.Context, scope Scope, installationID string) ([]ResourceSpecificPermission, error)
 	// InstallApp adds the catalog app to the scope. Graph returns no body and
 	// no id: list the scope again to learn the installation id. A 409 means
 	// it is installed already (msapi.IsConflict).
@@ -76,15 +81,36 @@ type TeamsApp struct {
 
 // AppDefinition is one version of a Teams app.
 type AppDefinition struct {
-	ID              string `json:"id,omitempty"`
-	TeamsAppID      string `json:"teamsAppId,omitempty"`
-	AzureADAppID    string `json:"azureADAppId,omitempty"`
+	ID         string `json:"id,omitempty"`
+	TeamsAppID string `json:"teamsAppId,omitempty"`
+	// AzureADAppID is the manifest's webApplicationInfo.id, NOT the bot's id: it
+	// is null for an app without webApplicationInfo (most notification bots) and
+	// may name another Entra app. Match Bot.ID to find our bot.
+	// https://learn.microsoft.com/graph/api/resources/teamsappdefinition
+	AzureADAppID string `json:"azureADAppId,omitempty"`
+	// Bot is the definition's bot; Graph returns it only when expanded
+	// (teamsAppDefinition($expand=bot)), and it is null for an app without one.
+	Bot             *Bot   `json:"bot,omitempty"`
 	DisplayName     string `json:"displayName,omitempty"`
 	Version         string `json:"version,omitempty"`
 	PublishingState string `json:"publishingState,omitempty"` // submitted, published, rejected
 	Authorization   *struct {
 		RequiredPermissionSet PermissionSet `json:"requiredPermissionSet"`
 	} `json:"authorization,omitempty"`
+}
+
+// Bot is a Teams app definition's bot (teamworkBot): its id is the bot's
+// Entra app id.
+type Bot struct {
+	ID string `json:"id"`
+}
+
+// BotID returns the definition's bot id, "" when it has none or it was not expanded.
+func (d AppDefinition) BotID() string {
+	if d.Bot == nil {
+		return ""
+	}
+	return d.Bot.ID
 }
 
 // RequiredPermissions returns the RSC permissions the definition declares.
@@ -96,11 +122,12 @@ func (d AppDefinition) RequiredPermissions() []ResourceSpecificPermission {
 }
 
 // Installation is an app installed in a scope. Its ID is not the app's id.
+// It carries no consentedPermissionSet: Graph returns that only when selected
+// (GetConsentedPermissions).
 type Installation struct {
-	ID                     string        `json:"id"`
-	TeamsApp               TeamsApp      `json:"teamsApp"`
-	Definition             AppDefinition `json:"teamsAppDefinition"`
-	ConsentedPermissionSet PermissionSet `json:"consentedPermissionSet"`
+	ID         string        `json:"id"`
+	TeamsApp   TeamsApp      `json:"teamsApp"`
+	Definition AppDefinition `json:"teamsAppDefinition"`
 }
 
 // PermissionSet lists resource-specific consent (RSC) permissions.
@@ -112,7 +139,9 @@ type PermissionSet struct {
 // {ChatMessage.Read.Chat, Application}.
 type ResourceSpecificPermission struct {
 	PermissionValue string `json:"permissionValue"`
-	PermissionType  string `json:"permissionType"` // Application or Delegated
+	// PermissionType is Application or Delegated when sent; Graph answers in
+	// lower case (application, delegated), so compare it case-insensitively.
+	PermissionType string `json:"permissionType"`
 }
 
 // User is an Entra user.

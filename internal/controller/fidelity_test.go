@@ -1,0 +1,119 @@
+package controller_test
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/emulator"
+)
+
+// Specs of behaviours Microsoft documents (issue 13, docs/dev/contracts.md), run against the
+// emulator over TLS.
+
+var _ = Describe("Both tenant setups", func() {
+	for _, setup := range []taiSetup{taiSelfSetup, taiBroadSetup} {
+		Context("an app with "+setup.name, func() {
+			var w *taiWorld
+
+			BeforeEach(func() {
+				w = newTAIWorldFor(setup)
+				w.credentials()
+			})
+
+			credentials := func() *teamsv1alpha1.LocalObjectReference {
+				return &teamsv1alpha1.LocalObjectReference{Name: taiSecretName}
+			}
+
+			It("installs in a team, and a channel target of the team finds the bot by its bot id", func() {
+				taiReady(w.create("team", nil))
+				key := ctCreate(w.ns, "channel", teamsv1alpha1.ConversationTargetSpec{
+					Channel: &teamsv1alpha1.ChannelTarget{TeamID: w.teamID}, CredentialsRef: credentials(),
+				})
+				Expect(ctReady(key, teamsv1alpha1.ResolvedReason).Status.Kind).To(Equal("Channel"))
+			})
+
+			It("installs in a group chat, and a chat target finds the bot by its bot id", func() {
+				taiReady(w.create("chat", func(s *teamsv1alpha1.TeamsAppInstallationSpec) {
+					s.Scope = teamsv1alpha1.InstallationScope{Chat: &teamsv1alpha1.ChatScope{ID: w.chatID}}
+				}))
+				key := ctCreate(w.ns, "chat", teamsv1alpha1.ConversationTargetSpec{
+					Chat: &teamsv1alpha1.ChatTarget{ID: w.chatID}, CredentialsRef: credentials(),
+				})
+				Expect(ctReady(key, teamsv1alpha1.ResolvedReason).Status.ConversationID).To(Equal(w.chatID))
+			})
+
+			It("installs for a user, and targets of the user and of the installation become Ready", func() {
+				taiReady(w.create("user", func(s *teamsv1alpha1.TeamsAppInstallationSpec) {
+					s.Scope = teamsv1alpha1.InstallationScope{User: &teamsv1alpha1.UserScope{ID: w.userID}}
+				}))
+				byRef := ctCreate(w.ns, "by-ref", teamsv1alpha1.ConversationTargetSpec{
+					InstallationRef: &teamsv1alpha1.LocalObjectReference{Name: "user"}, CredentialsRef: credentials(),
+				})
+				Expect(ctReady(byRef, teamsv1alpha1.ResolvedReason).Status.ConversationID).
+					To(Equal(emulator.PersonalChatID(w.clientID, w.userID)))
+				byUser := ctCreate(w.ns, "by-user", teamsv1alpha1.ConversationTargetSpec{
+					User: &teamsv1alpha1.UserTarget{ID: w.userID}, CredentialsRef: credentials(),
+				})
+				ctReady(byUser, teamsv1alpha1.ConversationCreatedReason)
+			})
+
+			It("sees the consent of a consented installation and upgrades nothing on later drift checks", func() {
+				rsc := emulator.RSCPermission{PermissionValue: "ChatMessage.Read.Chat", PermissionType: "Application"}
+				ctMerge(emulator.TenantSeed{Catalog: []emulator.CatalogAppSeed{w.catalogApp("1.0.0", rsc)}})
+				consent := "TeamsAppInstallation.ReadWriteAndConsentForChat.All"
+				if setup.selfApp {
+					consent = "TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All"
+				}
+				Expect(emu.GrantRoles(emulator.DefaultTenantID, w.clientID, consent)).To(Succeed())
+				taiReady(w.create("consented", func(s *teamsv1alpha1.TeamsAppInstallationSpec) {
+					s.Scope = teamsv1alpha1.InstallationScope{Chat: &teamsv1alpha1.ChatScope{ID: w.chatID}}
+					s.ConsentedPermissions = []teamsv1alpha1.ResourceSpecificPermission{{PermissionValue: rsc.PermissionValue}}
+				}))
+				Expect(taiRequests("installApp", w.chatID)).To(HaveLen(1))
+				// Drift checks run every 3 s here: wait for three more of them.
+				checks := len(taiRequests("listInstalledApps", w.chatID))
+				Eventually(func() int { return len(taiRequests("listInstalledApps", w.chatID)) }).
+					WithTimeout(30*time.Second).WithPolling(200*time.Millisecond).Should(BeNumerically(">=", checks+3))
+				Expect(taiRequests("upgradeApp", w.chatID)).To(BeEmpty(), "the consent matches: nothing to upgrade")
+			})
+		})
+	}
+})
+
+var _ = Describe("Conversation ids and tenants on the wire", func() {
+	var ns string
+
+	BeforeEach(func() { ns = newNamespace() })
+
+	It("posts into a known thread ({channel};messageid=) instead of creating a conversation, with the tenant on every request", func() {
+		userID, _ := pmUser()
+		teamID, channelID := pmTeam(userID)
+		pmReadyTarget(ns, "channel", teamsv1alpha1.ConversationTargetSpec{
+			Channel: &teamsv1alpha1.ChannelTarget{TeamID: teamID}}, "Channel", channelID)
+		pmMessage(ns, "root", "channel", nil)
+		root := pmEventuallyPhase(ns, "root", teamsv1alpha1.PhaseDelivered)
+		thread := root.Status.ConversationID
+		Expect(thread).To(Equal(channelID + ";messageid=" + root.Status.ActivityID))
+
+		// A known conversation whose id is a thread resolves to kind Channel; it is still a thread.
+		pmReadyTarget(ns, "thread", teamsv1alpha1.ConversationTargetSpec{
+			Conversation: &teamsv1alpha1.KnownConversation{ID: thread}}, "Channel", thread)
+		pmMessage(ns, "in-thread", "thread", nil)
+		in := pmEventuallyPhase(ns, "in-thread", teamsv1alpha1.PhaseDelivered)
+		Expect(in.Status.ConversationID).To(Equal(thread))
+
+		stored := pmLive(thread)
+		Expect(stored).To(HaveLen(2))
+		Expect(stored[0].Operation).To(Equal("createConversation"))
+		Expect(stored[1].Operation).To(Equal("sendActivity"))
+		Expect(stored[1].ThreadID).To(Equal(root.Status.ActivityID), "the message is in the root's thread")
+		for _, a := range stored {
+			Expect(a.MissingTenant).To(BeEmpty(), "%s lacks the tenant", a.Operation)
+		}
+		Expect(pmActivity(stored[1])).To(HaveKeyWithValue("conversation",
+			HaveKeyWithValue("tenantId", emulator.DefaultTenantID)))
+	})
+})
