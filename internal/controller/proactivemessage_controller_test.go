@@ -225,7 +225,8 @@ var _ = Describe("ProactiveMessage", func() {
 		Expect(stored).To(HaveLen(2))
 		text, card := pmActivity(stored[0]), pmActivity(stored[1])
 		Expect(json.Marshal(text)).To(MatchJSON(`{"type":"message","text":"Hi <at>Megan</at>","textFormat":"xml",
-			"summary":"feed text","channelData":{"notification":{"alert":true}},
+			"summary":"feed text","channelData":{"tenant":{"id":"` + emulator.DefaultTenantID + `"},"notification":{"alert":true}},
+			"conversation":{"id":"` + chatID + `","tenantId":"` + emulator.DefaultTenantID + `"},
 			"entities":[{"type":"mention","text":"<at>Megan</at>","mentioned":{"id":"` + userID + `","name":"Megan"}}]}`))
 		Expect(card).NotTo(HaveKey("text"), "never text and card in one activity")
 		Expect(json.Marshal(card["attachments"])).To(MatchJSON(`[{"contentType":"application/vnd.microsoft.card.adaptive",

@@ -70,9 +70,18 @@ func (e *Emulator) graphRoutes() {
 func (e *Emulator) installRoutes(s Scope, prefix string) {
 	e.graph("GET "+prefix+"/installedApps", op("listInstalledApps"), e.listInstalled(s))
 	e.graph("POST "+prefix+"/installedApps", op("installApp"), e.installApp(s))
-	e.graph("GET "+prefix+"/installedApps/{install}", op("getInstalledApp"), e.getInstalled(s))
+	e.graph("GET "+prefix+"/installedApps/{install}", installationOp, e.getInstalled(s))
 	e.graph("DELETE "+prefix+"/installedApps/{install}", op("uninstallApp"), e.uninstallApp(s))
 	e.graph("POST "+prefix+"/installedApps/{install}/upgrade", op("upgradeApp"), e.upgradeApp(s))
+}
+
+// installationOp: a read that selects consentedPermissionSet is getConsentedPermissions, as the
+// Graph client names it; any other read of one installation is getInstalledApp.
+func installationOp(r *http.Request) string {
+	if strings.Contains(r.URL.Query().Get("$select"), "consentedPermissionSet") {
+		return "getConsentedPermissions"
+	}
+	return "getInstalledApp"
 }
 
 // catalogOp: a lookup by catalog id is getCatalogApp; anything else (by externalId, which can
