@@ -76,7 +76,7 @@ var _ = Describe("Both tenant setups", func() {
 				// Drift checks run every 3 s here: wait for three more of them.
 				checks := len(taiRequests("listInstalledApps", w.chatID))
 				Eventually(func() int { return len(taiRequests("listInstalledApps", w.chatID)) }).
-					WithTimeout(30*time.Second).WithPolling(200*time.Millisecond).Should(BeNumerically(">=", checks+3))
+					WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(BeNumerically(">=", checks+3))
 				Expect(taiRequests("upgradeApp", w.chatID)).To(BeEmpty(), "the consent matches: nothing to upgrade")
 			})
 		})

@@ -80,7 +80,7 @@ func newTAIWorldFor(setup taiSetup) *taiWorld {
 			GraphRoles: append([]string(nil), setup.roles...),
 		}},
 		Catalog: []emulator.CatalogAppSeed{w.catalogApp("1.0.0")},
-		Users: []emulator.UserSeed{{ID: w.userID, UserPrincipalName: w.upn, DisplayName: "TAI " + w.userID[:8]}},
+		Users:   []emulator.UserSeed{{ID: w.userID, UserPrincipalName: w.upn, DisplayName: "TAI " + w.userID[:8]}},
 		Teams: []emulator.TeamSeed{{
 			ID: w.teamID, DisplayName: "TAI " + w.teamID[:8], GeneralChannelID: "19:" + hex() + "@thread.tacv2",
 			Members: []string{w.userID},
@@ -105,7 +105,7 @@ func (w *taiWorld) credentials() *corev1.Secret {
 // publish makes version the catalog app's published version.
 func (w *taiWorld) publish(version string) {
 	Expect(emu.MergeSeed(&emulator.Seed{Tenants: []emulator.TenantSeed{{
-		ID: emulator.DefaultTenantID,
+		ID:      emulator.DefaultTenantID,
 		Catalog: []emulator.CatalogAppSeed{w.catalogApp(version)},
 	}}})).To(Succeed())
 }
