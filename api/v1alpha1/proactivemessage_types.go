@@ -105,7 +105,9 @@ type AdaptiveCard struct {
 	// +kubebuilder:validation:MaxItems=200
 	Body []apiextensionsv1.JSON `json:"body,omitempty"`
 
-	// actions are the card's buttons (Action.OpenUrl, Action.Submit, ...).
+	// actions are the card's buttons. Action.OpenUrl and Action.ShowCard work as written;
+	// Action.Submit and Action.Execute post to the bot's messaging endpoint, which this
+	// operator does not serve yet, so in Teams they show an error: leave them out.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=20
@@ -148,7 +150,8 @@ type AdaptiveCard struct {
 	// +kubebuilder:validation:Enum=top;center;bottom
 	VerticalContentAlignment string `json:"verticalContentAlignment,omitempty"`
 
-	// refresh configures Universal Actions refresh (Teams, schema 1.4 and later).
+	// refresh configures Universal Actions refresh (Teams, schema 1.4 and later). It calls the
+	// bot's messaging endpoint, which this operator does not serve yet: it has no effect.
 	// +optional
 	Refresh *apiextensionsv1.JSON `json:"refresh,omitempty"`
 
