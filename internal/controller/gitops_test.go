@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -310,6 +311,24 @@ var _ = Describe("GitOps health (docs/gitops.md)", func() {
 				CredentialsRef: &teamsv1alpha1.LocalObjectReference{Name: "absent"},
 			})
 			expectRow(ctKind, ns, "nocreds", rowStalled(teamsv1alpha1.CredentialsNotFoundReason))
+		})
+
+		It("is Terminating (kstatus) and Progressing (Argo CD) while the uninstall is retried", func() {
+			w := newTAIWorld()
+			ns = w.ns
+			w.credentials()
+			key := w.create("leaving", nil)
+			expectRow(taiKind, ns, "leaving", rowReady(teamsv1alpha1.InstalledReason))
+			fault := emu.AddFault(emulator.Fault{API: "graph", Operation: "uninstallApp", PathContains: w.teamID, Status: 503})
+			DeferCleanup(func() { emu.RemoveFault(fault) })
+			Expect(k8sClient.Delete(ctx, &teamsv1alpha1.TeamsAppInstallation{
+				ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}})).To(Succeed())
+			expectRow(taiKind, ns, "leaving", row{ready: metav1.ConditionFalse, reason: teamsv1alpha1.DeletingReason,
+				kstatus: kstatus.TerminatingStatus, argo: argocdhealth.Progressing})
+			emu.RemoveFault(fault)
+			Eventually(func() bool {
+				return apierrors.IsNotFound(k8sClient.Get(ctx, key, &teamsv1alpha1.TeamsAppInstallation{}))
+			}).WithTimeout(pmTimeout).Should(BeTrue())
 		})
 
 		It("is progressing while Graph throttles an install", func() {
