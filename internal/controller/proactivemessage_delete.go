@@ -54,11 +54,14 @@ func (r *ProactiveMessageReconciler) deleteActivity(ctx context.Context, s *mess
 	if err == nil || msapi.IsNotFound(err) {
 		return nil
 	}
-	c := msapi.Classify(err)
-	if c.Retry {
-		if c.After > 0 {
-			return outcome.Requeue(outcome.RetryWait(c.After, 1))
-		}
+	// Retries keep the conditions as they are: the object is going away.
+	o, ok := outcome.As(microsoftFailure(ctx, err, 0, messageWords(s.msg.Spec.TargetRef.Name)))
+	switch {
+	case !ok:
+		return err
+	case o.Kind == outcome.Retry && o.After > 0:
+		return outcome.Requeue(o.After)
+	case o.Kind == outcome.Retry:
 		return fmt.Errorf("deleting the message in Teams: %w", err)
 	}
 	return outcome.Stallf(teamsv1alpha1.DeletingReason, "Deleting the message in Teams failed: %v. "+

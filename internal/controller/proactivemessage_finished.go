@@ -14,7 +14,6 @@ import (
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/delivery"
-	"github.com/teams-operator/teams-operator/internal/msapi"
 	"github.com/teams-operator/teams-operator/internal/outcome"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
@@ -83,17 +82,13 @@ func (r *ProactiveMessageReconciler) edit(ctx context.Context, s *messageScope) 
 
 // editFailed follows the retry table for an edit; the message stays Delivered.
 func (s *messageScope) editFailed(ctx context.Context, err error) error {
-	log := ctrl.LoggerFrom(ctx)
-	if apiErr, ok := msapi.AsAPIError(err); ok {
-		log = log.WithValues("requestId", apiErr.RequestID)
-	}
-	log.Info("Editing the message failed", "error", err.Error())
 	s.msg.Status.LastError = err.Error()
-	c := msapi.Classify(err)
-	if c.Retry {
-		wait := outcome.RetryWait(c.After, 1)
-		return outcome.RetryIn(teamsv1alpha1.EditFailedReason, fmt.Sprintf(
-			"Editing the message failed with a temporary error, retrying in %s: %v", wait.Round(time.Millisecond), err), wait)
+	o, ok := outcome.As(microsoftFailure(ctx, err, 1, messageWords(s.msg.Spec.TargetRef.Name)))
+	switch {
+	case !ok:
+		return err
+	case o.Kind == outcome.Retry:
+		return outcome.RetryIn(teamsv1alpha1.EditFailedReason, "Editing the message failed, retrying: "+o.Message, o.After)
 	}
 	return outcome.Stallf(teamsv1alpha1.EditFailedReason,
 		"Editing the delivered message failed: %v. Teams still shows the earlier content", err)
