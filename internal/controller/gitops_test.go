@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -340,6 +341,49 @@ var _ = Describe("GitOps health (docs/gitops.md)", func() {
 			w.create("busy", nil)
 			expectRow(taiKind, ns, "busy", rowProgressing(teamsv1alpha1.ThrottledReason))
 		})
+	})
+
+	It("reports every kind InProgress/Progressing before the operator has looked at it", func() {
+		for kind, obj := range map[string]client.Object{
+			pmKind: &teamsv1alpha1.ProactiveMessage{Spec: teamsv1alpha1.ProactiveMessageSpec{
+				TargetRef: teamsv1alpha1.LocalObjectReference{Name: "t"}, Text: "hello"}},
+			ctKind: &teamsv1alpha1.ConversationTarget{Spec: teamsv1alpha1.ConversationTargetSpec{
+				Conversation: &teamsv1alpha1.KnownConversation{ID: "a:new"}}},
+			taiKind: &teamsv1alpha1.TeamsAppInstallation{Spec: teamsv1alpha1.TeamsAppInstallationSpec{
+				App:            teamsv1alpha1.TeamsAppReference{TeamsAppID: emulator.DefaultTeamsAppID},
+				Scope:          teamsv1alpha1.InstallationScope{Chat: &teamsv1alpha1.ChatScope{ID: "19:new@thread.v2"}},
+				DeletionPolicy: teamsv1alpha1.DeletionPolicyOrphan,
+				// No Secret: the controller stalls without calling Microsoft.
+				CredentialsRef: &teamsv1alpha1.LocalObjectReference{Name: "absent"}}},
+		} {
+			obj.SetNamespace(ns)
+			obj.SetName("new")
+			// The object as the API server answered the create: before any reconcile, with the
+			// CRD's status default (observedGeneration -1).
+			Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+			// Gone before the spec ends: no Microsoft call of it is in flight when the suite stops.
+			DeferCleanup(func() {
+				Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, obj))).To(Succeed())
+				Eventually(func() bool {
+					return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj))
+				}).WithTimeout(pmTimeout).Should(BeTrue())
+			})
+			raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+			Expect(err).NotTo(HaveOccurred())
+			u := &unstructured.Unstructured{Object: raw}
+			u.SetGroupVersionKind(teamsv1alpha1.GroupVersion.WithKind(kind))
+			observed, found, err := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(found).To(BeTrue(), kind)
+			Expect(observed).To(Equal(int64(-1)), kind)
+			res, err := kstatus.Compute(u)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.Status).To(Equal(kstatus.InProgressStatus), kind)
+			script, err := argocdhealth.Script(filepath.Join("..", "..", "config", "argocd", "health"),
+				teamsv1alpha1.GroupVersion.Group, kind)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(argocdhealth.Evaluate(script, u)).To(HaveField("Status", argocdhealth.Progressing), kind)
+		}
 	})
 
 	It("records one event per transition, Warning only when Stalled, with the condition's reason", func() {
