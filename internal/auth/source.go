@@ -63,6 +63,10 @@ func New(creds Credentials, opts Options) (Tokens, error) {
 	if err != nil {
 		return Tokens{}, err
 	}
+	graphTokens := newTokenSource(graphCred, creds.TenantID, opts.Endpoints.GraphScope, opts.now)
+	// Reset builds a fresh credential, so its (MSAL) token cache is empty too: a Graph
+	// permission granted since the last token shows only in a new token.
+	graphTokens.fresh = func() (azcore.TokenCredential, error) { return newAzureCredential(creds, creds.TenantID, opts) }
 	botTenant := creds.BotTokenTenant
 	if botTenant == "" {
 		botTenant = creds.TenantID
@@ -72,7 +76,7 @@ func New(creds Credentials, opts Options) (Tokens, error) {
 		return Tokens{}, err
 	}
 	return Tokens{
-		Graph: newTokenSource(graphCred, creds.TenantID, opts.Endpoints.GraphScope, opts.now),
+		Graph: graphTokens,
 		Bot:   newTokenSource(botCred, botTenant, opts.Endpoints.BotScope, opts.now),
 	}, nil
 }
@@ -88,10 +92,35 @@ type tokenSource struct {
 	now    func() time.Time
 
 	renewing chan struct{} // a one-slot semaphore
+	// fresh builds a new credential for Reset; nil: Reset only drops the held token.
+	fresh func() (azcore.TokenCredential, error)
 
 	mu       sync.RWMutex
 	token    azcore.AccessToken
 	obtained time.Time
+}
+
+// Resetter is a TokenSource that can drop what it holds, so that the next Token is newly
+// issued: Graph reads application permissions from the token's roles claim, so a permission
+// granted after a token was issued shows only in a new one.
+type Resetter interface {
+	Reset()
+}
+
+// Reset drops the held token and, when it can, the credential (and its token cache).
+func (s *tokenSource) Reset() {
+	var cred azcore.TokenCredential
+	if s.fresh != nil {
+		if c, err := s.fresh(); err == nil {
+			cred = c
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token, s.obtained = azcore.AccessToken{}, time.Time{}
+	if cred != nil {
+		s.cred = cred
+	}
 }
 
 func newTokenSource(cred azcore.TokenCredential, tenant, scope string, now func() time.Time) *tokenSource {
@@ -117,7 +146,10 @@ func (s *tokenSource) Token(ctx context.Context) (string, error) {
 
 func (s *tokenSource) renew(ctx context.Context) (string, error) {
 	ctx, rec := withExchange(ctx)
-	at, err := s.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{s.scope}})
+	s.mu.RLock()
+	cred := s.cred
+	s.mu.RUnlock()
+	at, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{s.scope}})
 	if err != nil {
 		if tok, ok := s.cached(true); ok {
 			return tok, nil

@@ -77,8 +77,8 @@ func (r *ConversationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	target.Status.TenantID, target.Status.Kind = "", ""
 
 	s := &targetScope{target: target}
-	return outcome.Apply(ctx, target, targetPermissionRecheck, outcome.Run(ctx, s,
-		r.validate, r.loadCredentials, r.checkServiceURL, r.resolve))
+	err := outcome.Run(ctx, s, r.validate, r.loadCredentials, r.checkServiceURL, r.resolve)
+	return outcome.Apply(ctx, target, externalRecheck(target, err, targetPermissionRecheck), err)
 }
 
 // validate mirrors the CRD's CEL rules for API servers that do not enforce them.

@@ -472,6 +472,13 @@ var _ = Describe("ConversationTarget", func() {
 				User: &teamsv1alpha1.UserTarget{UserPrincipalName: upn}, CredentialsRef: &teamsv1alpha1.LocalObjectReference{Name: "no-user-read"}})
 			t := ctStalled(key, teamsv1alpha1.PermissionDeniedReason)
 			Expect(ctReadyMessage(t)).To(ContainSubstring("User.Read.All"))
+			Expect(ctReadyMessage(t)).To(ContainSubstring("an admin grant can take a few minutes to apply"))
+
+			// The grant shows only in a new token: the operator drops its token on the 403 and
+			// looks again soon by itself (issue 13, item 6).
+			Expect(emu.GrantRoles(emulator.DefaultTenantID, appID, "User.Read.All")).To(Succeed())
+			// The user lookup passes; this app's bot is not installed for the user, so it waits there.
+			ctEventually(key, metav1.ConditionFalse, teamsv1alpha1.BotNotInstalledReason, 60*time.Second)
 		})
 
 		It("stalls while the Secret is missing and heals when it is created", func() {

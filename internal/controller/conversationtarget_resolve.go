@@ -35,8 +35,13 @@ const targetPermissionRecheck = 5 * time.Minute
 const (
 	targetPermUserRead        = "User.Read.All"
 	targetPermChannelRead     = "Channel.ReadBasic.All"
-	targetPermTeamInstallRead = "TeamsAppInstallation.ReadSelfForTeam.All (or TeamsAppInstallation.ReadWriteSelfForTeam.All)"
-	targetPermChatInstallRead = "TeamsAppInstallation.ReadSelfForChat.All (or TeamsAppInstallation.ReadWriteSelfForChat.All)"
+	// There is no "ReadSelfFor…" application permission: team-list-installedapps and
+	// chat-list-installedapps list ReadFor{Team,Chat}.All, and ReadWriteSelfFor… (which sees
+	// only the app whose webApplicationInfo.id is the caller).
+	targetPermTeamInstallRead = "TeamsAppInstallation.ReadForTeam.All (or TeamsAppInstallation.ReadWriteSelfForTeam.All " +
+		"when the app's manifest has webApplicationInfo.id = the bot's app id)"
+	targetPermChatInstallRead = "TeamsAppInstallation.ReadForChat.All (or TeamsAppInstallation.ReadWriteSelfForChat.All " +
+		"when the app's manifest has webApplicationInfo.id = the bot's app id)"
 )
 
 func (s *targetScope) ready(reason, kind, conversationID, serviceURL string) {
@@ -278,7 +283,8 @@ func (r *ConversationTargetReconciler) apiFailure(ctx context.Context, s *target
 	return microsoftFailure(ctx, err, 0, failureWords{
 		fixes: targetFixes,
 		permission: func(error) string {
-			return "Grant the bot's Entra app the Graph application permission " + permission + " (with admin consent)"
+			return "Grant the bot's Entra app the Graph application permission " + permission + " (with admin consent)" +
+				permissionGrantNote
 		},
 		secret: credentialsName(s.target.Namespace, s.target.Spec.CredentialsRef, r.DefaultCredentials),
 	})

@@ -27,7 +27,8 @@ func taiStallExternal(reason, format string, args ...any) error {
 
 // handleError turns what the steps ended with into conditions and a result (classify).
 func (r *TeamsAppInstallationReconciler) handleError(ctx context.Context, s *taiScope, err error) (ctrl.Result, error) {
-	return outcome.Apply(ctx, s.obj, taiExternalRetry(r.interval(s.obj)), r.classify(ctx, s, err))
+	err = r.classify(ctx, s, err)
+	return outcome.Apply(ctx, s.obj, externalRecheck(s.obj, err, taiExternalRetry(r.interval(s.obj))), err)
 }
 
 // classify turns a failure into an outcome (microsoftFailure). Graph's answers to an
@@ -72,8 +73,8 @@ func taiPermissionMessage(err error, obj *teamsv1alpha1.TeamsAppInstallation) st
 	}
 	perm := taiRequiredPermission(op, taiScopeKind(obj), len(obj.Spec.ConsentedPermissions) > 0)
 	return fmt.Sprintf("Microsoft Graph refused %s: the bot's app registration needs the application permission %s, "+
-		"granted with admin consent (Entra admin center, App registrations, API permissions); the operator checks again "+
-		"by itself", taiOrUnknown(op), perm)
+		"granted with admin consent (Entra admin center, App registrations, API permissions)"+permissionGrantNote,
+		taiOrUnknown(op), perm)
 }
 
 // taiRequiredPermission is the least privileged Graph application permission for an operation.
@@ -85,10 +86,14 @@ func taiRequiredPermission(op string, kind graph.ScopeKind, consent bool) string
 		return "User.Read.All"
 	}
 	scope := map[graph.ScopeKind]string{graph.ScopeTeam: "Team", graph.ScopeUser: "User", graph.ScopeChat: "Chat"}[kind]
+	// The Self variant reaches only an app whose manifest's webApplicationInfo.id is the bot's
+	// app id; an app without webApplicationInfo needs the broader one (reference 1.4).
+	variant := "ReadWrite"
 	if consent {
-		return "TeamsAppInstallation.ReadWriteAndConsentSelfFor" + scope + ".All"
+		variant = "ReadWriteAndConsent"
 	}
-	return "TeamsAppInstallation.ReadWriteSelfFor" + scope + ".All"
+	return fmt.Sprintf("TeamsAppInstallation.%sSelfFor%s.All (when the app's manifest has webApplicationInfo.id = "+
+		"the bot's app id; otherwise TeamsAppInstallation.%sFor%s.All)", variant, scope, variant, scope)
 }
 
 func taiOrUnknown(op string) string {

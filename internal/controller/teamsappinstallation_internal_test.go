@@ -86,11 +86,11 @@ func TestRequiredPermission(t *testing.T) {
 		"catalog by id":       {op: "getCatalogApp", kind: graph.ScopeTeam, want: "AppCatalog.Read.All"},
 		"catalog by external": {op: "listCatalogApps", kind: graph.ScopeUser, want: "AppCatalog.Read.All"},
 		"user lookup":         {op: "getUser", kind: graph.ScopeUser, want: "User.Read.All"},
-		"team install":        {op: "installApp", kind: graph.ScopeTeam, want: "TeamsAppInstallation.ReadWriteSelfForTeam.All"},
-		"user list":           {op: "listInstalledApps", kind: graph.ScopeUser, want: "TeamsAppInstallation.ReadWriteSelfForUser.All"},
-		"chat upgrade":        {op: "upgradeApp", kind: graph.ScopeChat, want: "TeamsAppInstallation.ReadWriteSelfForChat.All"},
+		"team install":        {op: "installApp", kind: graph.ScopeTeam, want: "TeamsAppInstallation.ReadWriteSelfForTeam.All (when the app's manifest has webApplicationInfo.id = the bot's app id; otherwise TeamsAppInstallation.ReadWriteForTeam.All)"},
+		"user list":           {op: "listInstalledApps", kind: graph.ScopeUser, want: "TeamsAppInstallation.ReadWriteSelfForUser.All (when the app's manifest has webApplicationInfo.id = the bot's app id; otherwise TeamsAppInstallation.ReadWriteForUser.All)"},
+		"chat upgrade":        {op: "upgradeApp", kind: graph.ScopeChat, want: "TeamsAppInstallation.ReadWriteSelfForChat.All (when the app's manifest has webApplicationInfo.id = the bot's app id; otherwise TeamsAppInstallation.ReadWriteForChat.All)"},
 		"chat install with RSC": {op: "installApp", kind: graph.ScopeChat, consent: true,
-			want: "TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All"},
+			want: "TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All (when the app's manifest has webApplicationInfo.id = the bot's app id; otherwise TeamsAppInstallation.ReadWriteAndConsentForChat.All)"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -184,8 +184,8 @@ func TestHandleError(t *testing.T) {
 			wantReason: teamsv1alpha1.CredentialsNotFoundReason, wantStalled: true},
 		"throttled waits Retry-After": {err: graphErr("installApp", 429),
 			wantReason: teamsv1alpha1.ThrottledReason, wantResult: ctrl.Result{RequeueAfter: 2 * time.Second}},
-		"forbidden is stalled and checked again": {err: graphErr("installApp", 403),
-			wantReason: teamsv1alpha1.PermissionDeniedReason, wantStalled: true, wantResult: ctrl.Result{RequeueAfter: 3 * time.Minute}},
+		"forbidden is stalled and checked again soon (a grant takes a new token)": {err: graphErr("installApp", 403),
+			wantReason: teamsv1alpha1.PermissionDeniedReason, wantStalled: true, wantResult: ctrl.Result{RequeueAfter: permissionRecheckMin}},
 		"server error with Retry-After waits that long": {err: graphErr("listInstalledApps", 500),
 			wantReason: teamsv1alpha1.ProgressingWithRetryReason, wantResult: ctrl.Result{RequeueAfter: 2 * time.Second}},
 		"server error without Retry-After is retried with backoff": {err: &msapi.APIError{API: msapi.APIGraph,

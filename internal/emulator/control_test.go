@@ -91,10 +91,13 @@ tenants:
 	// Roles.
 	g.Expect(ctl("POST", "/roles/revoke", map[string]any{"tenantId": DefaultTenantID, "clientId": DefaultBotAppID,
 		"roles": []string{"User.Read.All"}}).status).To(Equal(204))
+	g.Expect(v.do("GET", "/v1.0/users/"+newUser, gt, nil).status).To(Equal(200), "the old token still carries the role")
+	gt = v.graphToken()
 	g.Expect(v.do("GET", "/v1.0/users/"+newUser, gt, nil).status).To(Equal(403))
 	g.Expect(ctl("POST", "/roles/grant", map[string]any{"tenantId": DefaultTenantID, "clientId": DefaultBotAppID,
 		"roles": []string{"User.Read.All"}}).status).To(Equal(204))
-	g.Expect(v.do("GET", "/v1.0/users/"+newUser, gt, nil).status).To(Equal(200))
+	g.Expect(v.do("GET", "/v1.0/users/"+newUser, gt, nil).status).To(Equal(403), "a grant shows only in a new token")
+	g.Expect(v.do("GET", "/v1.0/users/"+newUser, v.graphToken(), nil).status).To(Equal(200))
 
 	// Faults over HTTP.
 	r = ctl("POST", "/faults", `{"api":"graph","operation":"getUser","status":503,"retryAfter":"Wed, 21 Oct 2015 07:28:00 GMT","duration":"30s"}`)
@@ -122,7 +125,7 @@ tenants:
 	g.Expect(ctl("POST", "/reset", nil).status).To(Equal(204))
 	g.Expect(v.e.Activities()).To(BeEmpty())
 	g.Expect(v.e.Requests()).To(BeEmpty())
-	g.Expect(v.do("GET", "/v1.0/users/"+newUser, gt, nil).status).To(Equal(404))
+	g.Expect(v.do("GET", "/v1.0/users/"+newUser, v.graphToken(), nil).status).To(Equal(404))
 }
 
 func TestStartTLSWritesCA(t *testing.T) {

@@ -488,18 +488,6 @@ func (t *tenant) install(installs map[string]*installation, s Scope, scopeID, te
 	return true
 }
 
-// roles returns the Graph application permissions an app holds in a tenant now. Caller holds mu.
-func (d *directory) roles(tenantID, clientID string) map[string]bool {
-	t := d.tenants[key(tenantID)]
-	if t == nil {
-		return nil
-	}
-	if a := t.apps[key(clientID)]; a != nil {
-		return a.roles
-	}
-	return nil
-}
-
 func sortedKeys(m map[string]bool) []string {
 	return slices.Sorted(maps.Keys(m))
 }

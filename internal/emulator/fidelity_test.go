@@ -46,12 +46,13 @@ func TestGraphDefinitionAzureADAppIDIsWebApplicationInfo(t *testing.T) {
 func TestGraphSelfPermissionsNeedWebApplicationInfo(t *testing.T) {
 	v := newEnv(t, Options{})
 	g := NewWithT(t)
-	notifier := v.token(DefaultNotifierAppID, DefaultNotifierSecret, "https://graph.microsoft.com/.default")
 	g.Expect(v.e.RevokeRoles(DefaultTenantID, DefaultNotifierAppID, DefaultNotifierGraphRoles...)).To(Succeed())
 	g.Expect(v.e.GrantRoles(DefaultTenantID, DefaultNotifierAppID, DefaultGraphRoles...)).To(Succeed())
+	notifier := v.token(DefaultNotifierAppID, DefaultNotifierSecret, "https://graph.microsoft.com/.default")
 	r := v.do("POST", "/v1.0/teams/"+DefaultTeamID+"/installedApps", notifier, bind(DefaultNotifierTeamsAppID))
 	g.Expect(r.status).To(Equal(http.StatusForbidden), "Self cannot reach an app without webApplicationInfo")
 	g.Expect(v.e.GrantRoles(DefaultTenantID, DefaultNotifierAppID, "TeamsAppInstallation.ReadWriteForTeam.All")).To(Succeed())
+	notifier = v.token(DefaultNotifierAppID, DefaultNotifierSecret, "https://graph.microsoft.com/.default")
 	r = v.do("POST", "/v1.0/teams/"+DefaultTeamID+"/installedApps", notifier, bind(DefaultNotifierTeamsAppID))
 	g.Expect(r.status).To(Equal(http.StatusOK), string(r.raw))
 }
@@ -67,7 +68,7 @@ func TestGraphConsentedPermissionSetOnlyWhenSelected(t *testing.T) {
 		RSCPermissions: []RSCPermission{{PermissionValue: "ChatMessage.Read.Chat", PermissionType: "Application"}},
 	}}}}})).To(Succeed())
 	g.Expect(v.e.GrantRoles(DefaultTenantID, DefaultBotAppID, "TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All")).To(Succeed())
-	tok := v.graphToken()
+	tok := v.graphToken() // after the grant: a grant shows only in a new token
 	base := "/v1.0/chats/" + DefaultGroupChatID + "/installedApps"
 	g.Expect(v.do("POST", base, tok, map[string]any{
 		"teamsApp@odata.bind": "https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/" + rscApp,

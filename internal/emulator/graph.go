@@ -145,8 +145,10 @@ func scopeName(s Scope) string {
 	return "Chat"
 }
 
-// grant tells what the caller's current roles allow: everything, only its own app, or nothing.
-// The roles are the app's grants now, not the token's: a revoke or a grant applies at once.
+// grant tells what the caller's roles allow: everything, only its own app, or nothing. The roles
+// are the token's "roles" claim, as Graph reads them: a grant (or revoke) shows only in a token
+// issued after it ("Microsoft Graph permissions": application permissions are in the access
+// token's roles claim; https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
 type grant int
 
 const (
@@ -155,8 +157,11 @@ const (
 	grantAll
 )
 
-func (g *graphCall) grantFor(d *directory, p perm) grant {
-	roles := d.roles(g.claims.Tid, g.claims.AppID)
+func (g *graphCall) grantFor(_ *directory, p perm) grant {
+	roles := make(map[string]bool, len(g.claims.Roles))
+	for _, r := range g.claims.Roles {
+		roles[r] = true
+	}
 	for _, r := range p.anyOf {
 		if roles[r] {
 			return grantAll

@@ -227,6 +227,8 @@ func TestGraphInstallations(t *testing.T) {
 
 			g.Expect(v.e.RevokeRoles(DefaultTenantID, DefaultBotAppID, DefaultGraphRoles...)).To(Succeed())
 			r = v.do("POST", tc.base+"/installedApps", tok, bind(DefaultTeamsAppID))
+			g.Expect(r.status).NotTo(Equal(http.StatusForbidden), "the token issued before the revoke still carries the roles")
+			r = v.do("POST", tc.base+"/installedApps", v.graphToken(), bind(DefaultTeamsAppID))
 			g.Expect(r.status).To(Equal(http.StatusForbidden))
 			g.Expect(r.str("error", "code")).To(Equal("Forbidden"))
 			g.Expect(r.str("error", "message")).To(Equal("Caller is not authorized."))
@@ -255,6 +257,8 @@ func TestGraphSelfPermissions(t *testing.T) {
 	g.Expect(r.status).To(Equal(http.StatusForbidden))
 	g.Expect(v.e.GrantRoles(DefaultTenantID, DefaultBotAppID, "TeamsAppInstallation.ReadWriteForTeam.All")).To(Succeed())
 	r = v.do("POST", "/v1.0/teams/"+DefaultTeamID+"/installedApps", tok, bind(otherApp))
+	g.Expect(r.status).To(Equal(http.StatusForbidden), "a grant shows only in a new token")
+	r = v.do("POST", "/v1.0/teams/"+DefaultTeamID+"/installedApps", v.graphToken(), bind(otherApp))
 	g.Expect(r.status).To(Equal(http.StatusOK), string(r.raw))
 }
 
@@ -275,6 +279,7 @@ func TestGraphRSCConsent(t *testing.T) {
 	}
 	g.Expect(v.do("POST", path, tok, body).status).To(Equal(http.StatusForbidden)) // needs an AndConsent role
 	g.Expect(v.e.GrantRoles(DefaultTenantID, DefaultBotAppID, "TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All")).To(Succeed())
+	tok = v.graphToken()
 	g.Expect(v.do("POST", path, tok, bind(rscApp)).status).To(Equal(http.StatusBadRequest)) // consent missing
 	g.Expect(v.do("POST", path, tok, body).status).To(Equal(http.StatusCreated))
 }

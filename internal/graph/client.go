@@ -377,6 +377,13 @@ func (c *Client) send(req *http.Request, op string) ([]byte, error) {
 		return nil, msapi.NoResponse(msapi.APIGraph, op, req, written(), err)
 	}
 	body, readErr := transport.ReadBody(resp, maxBodyBytes)
+	if resp.StatusCode == http.StatusForbidden {
+		// Graph reads application permissions from the token's roles claim: a permission an
+		// admin grants now shows only in a new token, so the next call gets one.
+		if r, ok := c.tokens.(auth.Resetter); ok {
+			r.Reset()
+		}
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// A truncated or unreadable error body still yields a useful error.
 		return nil, msapi.FromResponse(msapi.APIGraph, op, resp, body, time.Now())

@@ -620,3 +620,20 @@ func TestFakeReturnsNotImplemented(t *testing.T) {
 	f.GetUserFunc = func(_ context.Context, id string) (User, error) { return User{ID: id}, nil }
 	g.Expect(f.GetUser(context.Background(), "u")).To(Equal(User{ID: "u"}))
 }
+
+// A 403 drops the held token: Graph reads application permissions from the token, so a grant
+// made since it was issued shows only in a new one (issue 13, item 6). Other answers keep it.
+func TestForbiddenResetsTheToken(t *testing.T) {
+	g := NewWithT(t)
+	s := newStub(t, reply(403, `{"error":{"code":"Forbidden","message":"Caller is not authorized."}}`))
+	tokens := &staticTokens{}
+	c := newTestClient(t, s, tokens)
+	_, err := c.GetUser(context.Background(), "u")
+	g.Expect(msapi.Classify(err).Reason).To(Equal(msapi.ReasonPermissionDenied))
+	g.Expect(tokens.resets.Load()).To(Equal(int32(1)))
+
+	ok := newStub(t, reply(404, `{"error":{"code":"Request_ResourceNotFound","message":"no"}}`))
+	tokens = &staticTokens{}
+	_, _ = newTestClient(t, ok, tokens).GetUser(context.Background(), "u")
+	g.Expect(tokens.resets.Load()).To(BeZero())
+}

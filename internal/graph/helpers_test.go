@@ -19,9 +19,13 @@ const testToken = "test-graph-token"
 
 // staticTokens counts the tokens it hands out.
 type staticTokens struct {
-	calls atomic.Int32
-	err   error
+	calls  atomic.Int32
+	resets atomic.Int32
+	err    error
 }
+
+// Reset counts the resets the client asks for.
+func (s *staticTokens) Reset() { s.resets.Add(1) }
 
 func (s *staticTokens) Token(context.Context) (string, error) {
 	s.calls.Add(1)
