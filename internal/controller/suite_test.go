@@ -49,6 +49,8 @@ var (
 	emu       *emulator.Emulator
 	emuServer *emulator.Server
 	writes    = &writeCounter{counts: map[string]int{}}
+	// managerStopped is closed when the manager started by BeforeSuite returns.
+	managerStopped chan struct{}
 )
 
 func TestControllers(t *testing.T) {
@@ -88,6 +90,11 @@ var _ = BeforeSuite(func() {
 
 var _ = AfterSuite(func() {
 	cancel()
+	// Stop the manager before the emulator: a reconcile still talking to the emulator would
+	// otherwise hold a connection open past the emulator's shutdown deadline.
+	if managerStopped != nil {
+		Eventually(managerStopped, time.Minute).Should(BeClosed())
+	}
 	if emuServer != nil {
 		Expect(emuServer.Close()).To(Succeed())
 	}
@@ -123,8 +130,10 @@ func startManager(cfg *rest.Config, scheme *runtime.Scheme) {
 		TargetRecheckInterval: 2 * time.Second,
 	})).To(Succeed())
 
+	managerStopped = make(chan struct{})
 	go func() {
 		defer GinkgoRecover()
+		defer close(managerStopped)
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
 }
