@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"text/template"
+	"time"
 	"unicode/utf8"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -26,6 +27,8 @@ type Limits struct {
 	MaxValueLen int
 	// MaxCardBytes caps the built-in card's JSON; alerts are dropped from the list until it fits.
 	MaxCardBytes int
+	// Template bounds each execution of a user's card template; zero: DefaultTemplateBudget.
+	Template TemplateBudget
 }
 
 // DefaultLimits: 20 alerts, 512-rune values, and 24 KiB of card, under the ~28 KB Teams gives
@@ -262,22 +265,45 @@ var TemplateFuncs = template.FuncMap{
 	"truncate": func(n int, s string) string { return truncate(s, n) },
 }
 
-// ParseTemplate parses a user's card template.
+// ParseTemplate parses a user's card template and instruments it for RenderTemplate's budget.
 func ParseTemplate(name, text string) (*template.Template, error) {
+	if limit := DefaultTemplateBudget.MaxSourceBytes; len(text) > limit {
+		return nil, fmt.Errorf("%w: %w: the template is %d bytes, more than %d", ErrTemplate, ErrTemplateBudget, len(text), limit)
+	}
 	t, err := template.New(name).Funcs(TemplateFuncs).Option("missingkey=zero").Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTemplate, err)
 	}
+	instrument(t)
 	return t, nil
 }
 
-// RenderTemplate runs a user's template on v and decodes the result as an Adaptive Card.
+// RenderTemplate runs a user's template (from ParseTemplate) on v under lim.Template's budget
+// and decodes the result as an Adaptive Card.
 func RenderTemplate(t *template.Template, v *View, lim Limits) (*teamsv1alpha1.AdaptiveCard, error) {
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, v); err != nil {
+	b := lim.Template
+	if b == (TemplateBudget{}) {
+		b = DefaultTemplateBudget
+	}
+	s := &budgetState{b: b, deadline: time.Now().Add(b.Timeout)}
+	run, err := t.Clone()
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTemplate, err)
 	}
-	dec := json.NewDecoder(&buf)
+	run.Funcs(s.funcs())
+	out := &limitedWriter{s: s}
+	err = run.Execute(out, v)
+	if s.err != nil { // the budget's reason is clearer than text/template's wrapping of it
+		return nil, fmt.Errorf("%w: %w", ErrTemplate, s.err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTemplate, err)
+	}
+	// A user's card may be larger than the built-in one, but not unbounded.
+	if n := len(out.buf); n > lim.MaxCardBytes*4 {
+		return nil, fmt.Errorf("%w: the card is %d bytes, more than %d", ErrTemplate, n, lim.MaxCardBytes*4)
+	}
+	dec := json.NewDecoder(bytes.NewReader(out.buf))
 	dec.DisallowUnknownFields()
 	card := &teamsv1alpha1.AdaptiveCard{}
 	if err := dec.Decode(card); err != nil {
@@ -288,9 +314,6 @@ func RenderTemplate(t *template.Template, v *View, lim Limits) (*teamsv1alpha1.A
 	}
 	if err := checkCard(card); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTemplate, err)
-	}
-	if n := len(buf.Bytes()); n > lim.MaxCardBytes*4 { // a user's card may be larger, but not unbounded
-		return nil, fmt.Errorf("%w: the card is %d bytes, more than %d", ErrTemplate, n, lim.MaxCardBytes*4)
 	}
 	return card, nil
 }
