@@ -18,7 +18,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -131,9 +130,9 @@ func run(f flags) error {
 		LeaderElectionID:              "teams-operator.teams.operator.dev",
 		LeaderElectionNamespace:       f.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		// The operator never reads managedFields; at 100k ProactiveMessages they are a large
-		// share of the cache (docs/performance.md).
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		// The cache keeps neither managedFields, nor kubectl's last-applied copies (a Secret's
+		// holds its values), nor cards too large to send (docs/security.md).
+		Cache: operator.CacheOptions(opts),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

@@ -67,6 +67,11 @@ const (
 	ActivityIDAnnotation = "teams.operator.dev/activity-id"
 	// ConversationIDAnnotation keeps the conversation the activity id belongs to.
 	ConversationIDAnnotation = "teams.operator.dev/conversation-id"
+	// CardDroppedAnnotation exists only in the manager's cache, never on the API server: the cache
+	// dropped a card larger than Teams accepts (its value is the card's size in bytes), so a
+	// namespace cannot fill the manager's memory with large cards. The message fails with
+	// MessageTooLarge. Metadata patches are computed from the cached object, so they never carry it.
+	CardDroppedAnnotation = "internal.teams.operator.dev/card-dropped-bytes"
 )
 
 // ConversationTarget Ready reasons; status.Notify turns each into a Normal event on the transition.

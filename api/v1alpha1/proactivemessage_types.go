@@ -197,7 +197,8 @@ type ProactiveMessageSpec struct {
 	Summary string `json:"summary,omitempty"`
 
 	// adaptiveCard is an Adaptive Card (https://adaptivecards.io), schema version 1.5 or
-	// older, sent instead of text. The operator refuses a card larger than Teams accepts.
+	// older, sent instead of text. The operator refuses a card larger than Teams accepts
+	// (about 100 KB with the rest of the message): MessageTooLarge.
 	// +optional
 	AdaptiveCard *AdaptiveCard `json:"adaptiveCard,omitempty"`
 
@@ -228,6 +229,7 @@ type ProactiveMessageSpec struct {
 	// ttlAfterFinished deletes the object this long after it finished (Delivered, Failed,
 	// Expired or Unknown). Unset keeps it.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
 	TTLAfterFinished *metav1.Duration `json:"ttlAfterFinished,omitempty"`

@@ -148,6 +148,7 @@ type TeamsAppInstallationSpec struct {
 	// interval is how often the operator checks that the app is still installed, and
 	// reinstalls it if someone removed it in Teams. Default 10m; at least 1m.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('168h')",message="interval must be between 1m and 168h"

@@ -41,6 +41,9 @@ func (r *ProactiveMessageReconciler) edit(ctx context.Context, s *messageScope) 
 	msg := s.msg
 	activity, err := delivery.BuildActivity(&msg.Spec)
 	if err == nil {
+		err = cardDropped(msg)
+	}
+	if err == nil {
 		err = delivery.CheckSize(&msg.Spec)
 	}
 	if err == nil {

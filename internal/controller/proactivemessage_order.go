@@ -89,7 +89,11 @@ func olderMessage(a, b *teamsv1alpha1.ProactiveMessage) bool {
 // queue lists the messages in line for target, oldest first.
 func (r *ProactiveMessageReconciler) queue(ctx context.Context, namespace, target string) ([]*teamsv1alpha1.ProactiveMessage, error) {
 	list := &teamsv1alpha1.ProactiveMessageList{}
-	if err := r.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{messageTargetIndex: target}); err != nil {
+	// The cache's own objects, not copies: a target's queue may hold many large messages, and a
+	// deep copy of all of them on every reconcile let one namespace exhaust the manager's
+	// memory. Nothing here writes to them.
+	if err := r.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{messageTargetIndex: target},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing messages to ConversationTarget %s: %w", target, err)
 	}
 	now := time.Now()
@@ -176,7 +180,8 @@ func (r *ProactiveMessageReconciler) enqueueNext(ctx context.Context, m *teamsv1
 func (r *ProactiveMessageReconciler) enqueueReplies(ctx context.Context, m *teamsv1alpha1.ProactiveMessage,
 	q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	list := &teamsv1alpha1.ProactiveMessageList{}
-	if err := r.List(ctx, list, client.InNamespace(m.Namespace), client.MatchingFields{messageReplyToIndex: m.Name}); err != nil {
+	if err := r.List(ctx, list, client.InNamespace(m.Namespace), client.MatchingFields{messageReplyToIndex: m.Name},
+		client.UnsafeDisableDeepCopy); err != nil { // read only, as in queue
 		ctrl.LoggerFrom(ctx).Error(err, "Listing replies to wake")
 		return
 	}
@@ -192,7 +197,7 @@ func (r *ProactiveMessageReconciler) enqueueReplies(ctx context.Context, m *team
 func (r *ProactiveMessageReconciler) messagesOfTarget(ctx context.Context, target client.Object) []reconcile.Request {
 	list := &teamsv1alpha1.ProactiveMessageList{}
 	if err := r.List(ctx, list, client.InNamespace(target.GetNamespace()),
-		client.MatchingFields{messageTargetIndex: target.GetName()}); err != nil {
+		client.MatchingFields{messageTargetIndex: target.GetName()}, client.UnsafeDisableDeepCopy); err != nil { // read only
 		ctrl.LoggerFrom(ctx).Error(err, "Listing messages of a ConversationTarget")
 		return nil
 	}

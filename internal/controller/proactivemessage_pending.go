@@ -117,6 +117,10 @@ func (r *ProactiveMessageReconciler) isStale(ctx context.Context, msg *teamsv1al
 // than Teams accepts, before any request.
 func (r *ProactiveMessageReconciler) validate(_ context.Context, s *messageScope) error {
 	spec := &s.msg.Spec
+	if err := cardDropped(s.msg); err != nil {
+		s.msg.Status.LastError = err.Error()
+		return s.fail(teamsv1alpha1.MessageTooLargeReason, "Not sent: "+err.Error())
+	}
 	if err := delivery.Validate(spec); err != nil {
 		return s.fail(teamsv1alpha1.InvalidSpecReason, "Invalid spec: "+err.Error())
 	}
@@ -282,6 +286,16 @@ func (r *ProactiveMessageReconciler) connect(ctx context.Context, s *messageScop
 	s.tenantID = s.target.Status.TenantID
 	if s.tenantID == "" {
 		s.tenantID = clients.TenantID
+	}
+	return nil
+}
+
+// cardDropped refuses a card the manager's cache dropped for its size (operator.CacheTransform):
+// the cached object holds an empty card in its place.
+func cardDropped(msg *teamsv1alpha1.ProactiveMessage) error {
+	if n, ok := msg.Annotations[teamsv1alpha1.CardDroppedAnnotation]; ok {
+		return fmt.Errorf("%w: the card alone is %s bytes, Teams accepts at most about %d for the whole message: shorten the card",
+			delivery.ErrTooLarge, n, delivery.MaxActivityBytes)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -46,6 +47,8 @@ var (
 	cancel    context.CancelFunc
 	testEnv   *envtest.Environment
 	k8sClient client.Client
+	// mgrCache is the manager's cache: what the operator holds in memory.
+	mgrCache  cache.Cache
 	emu       *emulator.Emulator
 	emuServer *emulator.Server
 	writes    = &writeCounter{counts: map[string]int{}}
@@ -105,22 +108,14 @@ var _ = AfterSuite(func() {
 
 // startManager runs the manager with a client that counts its writes to our kinds.
 func startManager(cfg *rest.Config, scheme *runtime.Scheme) {
-	mgrCfg := rest.CopyConfig(cfg)
-	mgrCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, counter: writes} })
-	skip := true
-	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: &skip},
-	})
-	Expect(err).NotTo(HaveOccurred())
-
 	endpoints, err := cloud.Lookup(cloud.Public)
 	Expect(err).NotTo(HaveOccurred())
 	endpoints, err = endpoints.WithOverrides(emuServer.URL+"/", emuServer.URL, emuServer.URL+"/teams/")
 	Expect(err).NotTo(HaveOccurred())
-	Expect(operator.Setup(mgr, operator.Options{
+	mgrCfg := rest.CopyConfig(cfg)
+	mgrCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, counter: writes} })
+	skip := true
+	opts := operator.Options{
 		Endpoints:            endpoints,
 		DefaultCredentials:   types.NamespacedName{Namespace: operatorNamespace, Name: defaultSecretName},
 		ExtraRootCAs:         emuServer.RootCAs,
@@ -128,7 +123,17 @@ func startManager(cfg *rest.Config, scheme *runtime.Scheme) {
 		// A target waiting for its bot looks again soon, so tests of installs made outside
 		// the cluster do not wait the production 30s.
 		TargetRecheckInterval: 2 * time.Second,
-	})).To(Succeed())
+	}
+	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  operator.CacheOptions(opts),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: &skip},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	mgrCache = mgr.GetCache()
+	Expect(operator.Setup(mgr, opts)).To(Succeed())
 
 	managerStopped = make(chan struct{})
 	go func() {
