@@ -13,6 +13,7 @@ import (
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -55,7 +56,15 @@ type flags struct {
 	alertmanager               alertmanager.ServerOptions
 	amTokenSecret              string
 	amResolvedTTL              time.Duration
+	sharedCredentials          string
+	secretNamespaces           string
+	secretSelector             string
 }
+
+// DefaultSharedCredentialsSelector is the documented default of
+// --shared-credentials-namespace-selector: the platform team labels the namespaces that may
+// use the manager's default credentials and workload identity (docs/security.md).
+const DefaultSharedCredentialsSelector = "teams.operator.dev/shared-credentials=true"
 
 func parseFlags() (flags, zap.Options) {
 	var f flags
@@ -94,6 +103,13 @@ func parseFlags() (flags, zap.Options) {
 		"Secret, in the namespace of each receiver URL, whose key \"token\" is the bearer token Alertmanager must send.")
 	flag.DurationVar(&f.amResolvedTTL, "alertmanager-resolved-ttl", alertmanager.DefaultResolvedTTL,
 		"ttlAfterFinished of a resolved alert group's ProactiveMessage; 0 keeps them.")
+	flag.StringVar(&f.sharedCredentials, "shared-credentials-namespace-selector", DefaultSharedCredentialsSelector,
+		"Label selector of the Namespaces whose objects may use --default-credentials and the manager's workload "+
+			"identity; \"\" allows none, \"*\" every namespace.")
+	flag.StringVar(&f.secretNamespaces, "secret-namespaces", "",
+		"Comma-separated namespaces whose Secrets the manager watches and reads (with a Role in each); empty: all.")
+	flag.StringVar(&f.secretSelector, "secret-label-selector", "",
+		"Label selector: the manager watches and reads only the Secrets it matches; empty: all.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -181,13 +197,55 @@ func operatorOptions(f flags) (operator.Options, error) {
 	if f.messageWorkers < 0 {
 		return operator.Options{}, errors.New("--message-workers must not be negative")
 	}
+	shared, err := sharedCredentialsSelector(f.sharedCredentials)
+	if err != nil {
+		return operator.Options{}, err
+	}
+	var secretSelector labels.Selector
+	if f.secretSelector != "" {
+		if secretSelector, err = labels.Parse(f.secretSelector); err != nil {
+			return operator.Options{}, fmt.Errorf("--secret-label-selector: %w", err)
+		}
+	}
 	return operator.Options{
+		SharedCredentials:  shared,
+		SecretNamespaces:   splitList(f.secretNamespaces),
+		SecretSelector:     secretSelector,
 		Endpoints:          endpoints,
 		DefaultCredentials: def,
 		FederatedTokenFile: os.Getenv("AZURE_FEDERATED_TOKEN_FILE"),
 		MaxSendRPS:         f.maxSendRPS,
 		MessageWorkers:     f.messageWorkers,
 	}, nil
+}
+
+// sharedCredentialsSelector parses --shared-credentials-namespace-selector: "" allows no
+// namespace, "*" every namespace, anything else is a label selector on Namespaces.
+func sharedCredentialsSelector(s string) (labels.Selector, error) {
+	switch strings.TrimSpace(s) {
+	case "":
+		return labels.Nothing(), nil
+	case "*":
+		return labels.Everything(), nil
+	}
+	sel, err := labels.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("--shared-credentials-namespace-selector: %w", err)
+	}
+	if sel.Empty() {
+		return labels.Everything(), nil
+	}
+	return sel, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 func parseNamespacedName(s string) (types.NamespacedName, error) {

@@ -19,15 +19,18 @@ const (
 	DependencyNotReadyReason   = "DependencyNotReady"
 	CredentialsNotFoundReason  = "CredentialsNotFound"
 	CredentialsInvalidReason   = "CredentialsInvalid"
-	AuthenticationFailedReason = "AuthenticationFailed"
-	InvalidSpecReason          = "InvalidSpec"
-	ThrottledReason            = "Throttled"
-	PermissionDeniedReason     = "PermissionDenied"
-	ExternalNotFoundReason     = "ExternalNotFound"
-	AdoptionConflictReason     = "AdoptionConflict"
-	DeletingReason             = "Deleting"
-	InternalErrorReason        = "InternalError"
-	ServiceURLRefusedReason    = "ServiceURLRefused"
+	// CredentialsNotAllowedReason: the object would use credentials the manager holds (its default
+	// credentials or workload identity) from a namespace the platform team did not allow.
+	CredentialsNotAllowedReason = "CredentialsNotAllowed"
+	AuthenticationFailedReason  = "AuthenticationFailed"
+	InvalidSpecReason           = "InvalidSpec"
+	ThrottledReason             = "Throttled"
+	PermissionDeniedReason      = "PermissionDenied"
+	ExternalNotFoundReason      = "ExternalNotFound"
+	AdoptionConflictReason      = "AdoptionConflict"
+	DeletingReason              = "Deleting"
+	InternalErrorReason         = "InternalError"
+	ServiceURLRefusedReason     = "ServiceURLRefused"
 
 	// TeamsAppInstallation and ConversationTarget.
 	AppNotFoundReason     = "AppNotFound"

@@ -67,6 +67,11 @@ type SecretClientFactory struct {
 	Default types.NamespacedName
 	// FederatedTokenFile is AZURE_FEDERATED_TOKEN_FILE, for workload identity.
 	FederatedTokenFile string
+	// Shared decides which namespaces may use Default and FederatedTokenFile; nil: all.
+	Shared *SharedCredentials
+	// SecretScope is where the manager reads Secrets (--secret-namespaces, --secret-label-selector);
+	// zero: everywhere.
+	SecretScope SecretScope
 
 	Endpoints           cloud.Endpoints
 	HTTPClient          *http.Client
@@ -83,6 +88,8 @@ type cachedClients struct {
 	uid             types.UID
 	resourceVersion string
 	clients         *Clients
+	// federated: the clients prove themselves with the manager's workload identity.
+	federated bool
 }
 
 var _ ClientFactory = (*SecretClientFactory)(nil)
@@ -93,24 +100,47 @@ func (f *SecretClientFactory) For(ctx context.Context, namespace string, ref *te
 	if err != nil {
 		return nil, err
 	}
+	if ref == nil {
+		if err := f.Shared.check(ctx, namespace, "the manager's default credentials"); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.SecretScope.check(key); err != nil {
+		return nil, err
+	}
 	meta := &metav1.PartialObjectMetadata{}
 	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	if err := f.Metadata.Get(ctx, key, meta); err != nil {
-		return nil, secretError(key, err)
+		return nil, f.SecretScope.explain(secretError(key, err))
 	}
 	if c, ok := f.cached(key, meta); ok {
-		return c, nil
+		return c.clients, f.checkFederated(ctx, namespace, key, ref, c.federated)
 	}
 	secret := &corev1.Secret{}
 	if err := f.Secrets.Get(ctx, key, secret); err != nil {
 		return nil, secretError(key, err)
 	}
+	federated := usesWorkloadIdentity(secret.Data, f.FederatedTokenFile)
+	if err := f.checkFederated(ctx, namespace, key, ref, federated); err != nil {
+		return nil, err
+	}
 	clients, err := f.build(secret)
 	if err != nil {
 		return nil, err
 	}
-	f.store(key, secret, clients)
+	f.store(key, secret, clients, federated)
 	return clients, nil
+}
+
+// checkFederated refuses a namespace's own Secret that relies on the manager's workload
+// identity, unless the namespace may use it. (The default credentials were checked already.)
+func (f *SecretClientFactory) checkFederated(ctx context.Context, namespace string, key types.NamespacedName,
+	ref *teamsv1alpha1.LocalObjectReference, federated bool) error {
+	if !federated || ref == nil {
+		return nil
+	}
+	return f.Shared.check(ctx, namespace, fmt.Sprintf(
+		"credentials Secret %s has no client secret or certificate, and the manager's workload identity", key))
 }
 
 func (f *SecretClientFactory) secretKey(namespace string, ref *teamsv1alpha1.LocalObjectReference) (types.NamespacedName, error) {
@@ -137,23 +167,23 @@ func secretError(key types.NamespacedName, err error) error {
 	return fmt.Errorf("reading credentials Secret %s: %w", key, err)
 }
 
-func (f *SecretClientFactory) cached(key types.NamespacedName, meta *metav1.PartialObjectMetadata) (*Clients, bool) {
+func (f *SecretClientFactory) cached(key types.NamespacedName, meta *metav1.PartialObjectMetadata) (cachedClients, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.cache[key]
 	if !ok || c.uid != meta.UID || c.resourceVersion != meta.ResourceVersion {
-		return nil, false
+		return cachedClients{}, false
 	}
-	return c.clients, true
+	return c, true
 }
 
-func (f *SecretClientFactory) store(key types.NamespacedName, secret *corev1.Secret, clients *Clients) {
+func (f *SecretClientFactory) store(key types.NamespacedName, secret *corev1.Secret, clients *Clients, federated bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.cache == nil {
 		f.cache = map[types.NamespacedName]cachedClients{}
 	}
-	f.cache[key] = cachedClients{uid: secret.UID, resourceVersion: secret.ResourceVersion, clients: clients}
+	f.cache[key] = cachedClients{uid: secret.UID, resourceVersion: secret.ResourceVersion, clients: clients, federated: federated}
 }
 
 // build turns a Secret into clients. Errors name the Secret and the key, never a value.

@@ -1,16 +1,37 @@
 package controller_test
 
 import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/auth"
+	"github.com/teams-operator/teams-operator/internal/botframework"
+	"github.com/teams-operator/teams-operator/internal/cloud"
+	"github.com/teams-operator/teams-operator/internal/controller"
+	"github.com/teams-operator/teams-operator/internal/emulator"
+	"github.com/teams-operator/teams-operator/internal/operator"
 )
 
 // Issue 14: one namespace must not be able to fill the manager's memory or put Secret values in
@@ -72,3 +93,157 @@ var _ = Describe("Tenant isolation: the manager's cache", func() {
 		}).WithTimeout(pmTimeout).Should(Succeed())
 	})
 })
+
+// Issue 14, items 2 and 6: a namespace must not be able to send as the manager's own bots.
+var _ = Describe("Tenant isolation: credentials the manager holds", func() {
+	// unlabelled creates a namespace the platform team did not allow.
+	unlabelled := func() string {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "tenant-"}}
+		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		return ns.Name
+	}
+
+	It("refuses the default credentials to a namespace the platform team did not label", func() {
+		ns := unlabelled()
+		chatID := "a:" + ns
+		target := &teamsv1alpha1.ConversationTarget{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "as-someone-else"},
+			Spec:       teamsv1alpha1.ConversationTargetSpec{Conversation: &teamsv1alpha1.KnownConversation{ID: chatID}},
+		}
+		Expect(k8sClient.Create(ctx, target)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(target), target)).To(Succeed())
+			ready := meta.FindStatusCondition(target.Status.Conditions, teamsv1alpha1.ReadyCondition)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Reason).To(Equal(teamsv1alpha1.CredentialsNotAllowedReason))
+			g.Expect(ready.Message).To(ContainSubstring("the manager's default credentials may not be used from namespace " + ns))
+			g.Expect(ready.Message).To(ContainSubstring("--shared-credentials-namespace-selector"))
+		}).WithTimeout(pmTimeout).Should(Succeed())
+
+		// Once the platform team labels the namespace, the same object resolves.
+		nsObj := &corev1.Namespace{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
+		nsObj.Labels[sharedCredentialsLabel] = "true"
+		Expect(k8sClient.Update(ctx, nsObj)).To(Succeed())
+		target.Annotations = map[string]string{"touch": "1"} // the label change itself wakes nothing
+		Expect(k8sClient.Update(ctx, target)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(target), target)).To(Succeed())
+			ready := meta.FindStatusCondition(target.Status.Conditions, teamsv1alpha1.ReadyCondition)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Reason).NotTo(Equal(teamsv1alpha1.CredentialsNotAllowedReason))
+		}).WithTimeout(pmTimeout).Should(Succeed())
+	})
+
+	It("refuses the manager's workload identity to a Secret with only tenantId and clientId", func() {
+		tokenFile := filepath.Join(GinkgoT().TempDir(), "token")
+		Expect(os.WriteFile(tokenFile, []byte("federated-token"), 0o600)).To(Succeed())
+		endpoints, err := cloud.Lookup(cloud.Public)
+		Expect(err).NotTo(HaveOccurred())
+		factory := &controller.SecretClientFactory{
+			Metadata: k8sClient, Secrets: k8sClient, FederatedTokenFile: tokenFile, Endpoints: endpoints,
+			HTTPClient: http.DefaultClient, Tokens: auth.NewCache(auth.Options{Endpoints: endpoints, HTTPClient: http.DefaultClient}),
+			Policy: botframework.NewServiceURLPolicy(endpoints.ServiceHosts),
+			Shared: &controller.SharedCredentials{Namespaces: k8sClient,
+				Selector: labels.SelectorFromSet(labels.Set{sharedCredentialsLabel: "true"})},
+		}
+		// Any namespace can name any bot federated to the operator: only tenantId and clientId.
+		someoneElses := map[string]string{"tenantId": emulator.DefaultTenantID, "clientId": "6d7c1b3e-0f4a-4d8b-a2c9-5e1f7a3b9c0d"}
+		for _, tc := range []struct {
+			ns      string
+			allowed bool
+		}{{unlabelled(), false}, {newNamespace(), true}} {
+			Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: tc.ns, Name: "federated"},
+				StringData: someoneElses})).To(Succeed())
+			_, err := factory.For(ctx, tc.ns, &teamsv1alpha1.LocalObjectReference{Name: "federated"})
+			if tc.allowed {
+				Expect(err).NotTo(HaveOccurred())
+				continue
+			}
+			ce, ok := controller.AsCredentialsError(err)
+			Expect(ok).To(BeTrue(), "want a CredentialsError, got %v", err)
+			Expect(ce.Reason).To(Equal(teamsv1alpha1.CredentialsNotAllowedReason))
+			Expect(ce.Message).To(ContainSubstring("has no client secret or certificate, and the manager's workload identity may not be used from namespace " + tc.ns))
+		}
+	})
+})
+
+// Issue 14, item 6: the documented way to narrow the manager's read of Secrets (a Role per
+// namespace instead of the cluster-wide grant) must leave a manager that starts and works.
+var _ = Describe("Tenant isolation: Secrets narrowed to a Role per namespace", func() {
+	It("starts, reads Secrets where its Role allows, and says why elsewhere", func() {
+		allowed, other := newNamespace(), newNamespace()
+		createCredentials(allowed, "creds")
+		createCredentials(other, "creds")
+
+		// The manager's ClusterRole without Secrets, and a Role for Secrets in one namespace.
+		user, err := testEnv.AddUser(envtest.User{Name: "narrow-manager-" + allowed}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		role := managerRoleWithoutSecrets()
+		role.Name = "narrow-" + allowed
+		Expect(k8sClient.Create(ctx, role)).To(Succeed())
+		subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "narrow-manager-" + allowed}}
+		Expect(k8sClient.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name}, Subjects: subject})).To(Succeed())
+		Expect(k8sClient.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: allowed, Name: "secrets"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}}}})).To(Succeed())
+		Expect(k8sClient.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: allowed, Name: "secrets"},
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "secrets"}, Subjects: subject})).To(Succeed())
+
+		endpoints, err := cloud.Lookup(cloud.Public)
+		Expect(err).NotTo(HaveOccurred())
+		opts := operator.Options{Endpoints: endpoints, SecretNamespaces: []string{allowed}}
+		cacheOpts := operator.CacheOptions(opts)
+		// Only these namespaces' objects, so the suite's own manager keeps the others to itself.
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{allowed: {}, other: {}}
+		skip, syncTimeout := true, 10*time.Second
+		mgr, err := ctrl.NewManager(user.Config(), ctrl.Options{
+			Scheme: k8sClient.Scheme(), Cache: cacheOpts,
+			Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+			Controller: config.Controller{SkipNameValidation: &skip, CacheSyncTimeout: syncTimeout},
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(operator.Setup(mgr, opts)).To(Succeed())
+		mgrCtx, stop := context.WithCancel(ctx)
+		DeferCleanup(stop)
+		started := make(chan error, 1)
+		go func() { started <- mgr.Start(mgrCtx) }()
+
+		// Before, the cluster-wide Secret informer could not list and the manager exited when its
+		// caches did not sync.
+		Expect(mgr.GetCache().WaitForCacheSync(mgrCtx)).To(BeTrue())
+		Consistently(started).WithTimeout(2 * syncTimeout).ShouldNot(Receive())
+
+		secret := &metav1.PartialObjectMetadata{}
+		secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		Eventually(func() error {
+			return mgr.GetClient().Get(ctx, client.ObjectKey{Namespace: allowed, Name: "creds"}, secret)
+		}).WithTimeout(pmTimeout).Should(Succeed())
+
+		factory := &controller.SecretClientFactory{Metadata: mgr.GetClient(), Secrets: mgr.GetAPIReader(),
+			SecretScope: controller.SecretScope{Namespaces: []string{allowed}}}
+		_, err = factory.For(ctx, other, &teamsv1alpha1.LocalObjectReference{Name: "creds"})
+		ce, ok := controller.AsCredentialsError(err)
+		Expect(ok).To(BeTrue(), "want a CredentialsError, got %v", err)
+		Expect(ce.Reason).To(Equal(teamsv1alpha1.CredentialsNotFoundReason))
+		Expect(ce.Message).To(ContainSubstring("the manager reads Secrets only in the namespaces " + allowed + " (--secret-namespaces)"))
+	})
+})
+
+// managerRoleWithoutSecrets is config/rbac/role.yaml without its Secrets rule.
+func managerRoleWithoutSecrets() *rbacv1.ClusterRole {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "role.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	role := &rbacv1.ClusterRole{}
+	Expect(yaml.Unmarshal(raw, role)).To(Succeed())
+	rules := role.Rules[:0]
+	for _, r := range role.Rules {
+		if !slices.Contains(r.Resources, "secrets") {
+			rules = append(rules, r)
+		}
+	}
+	Expect(rules).To(HaveLen(len(role.Rules) - 1))
+	role.Rules = rules
+	role.ObjectMeta = metav1.ObjectMeta{}
+	return role
+}

@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -123,6 +124,8 @@ func startManager(cfg *rest.Config, scheme *runtime.Scheme) {
 		// A target waiting for its bot looks again soon, so tests of installs made outside
 		// the cluster do not wait the production 30s.
 		TargetRecheckInterval: 2 * time.Second,
+		// As shipped: only labelled namespaces (newNamespace labels its own) may use the defaults.
+		SharedCredentials: labels.SelectorFromSet(labels.Set{sharedCredentialsLabel: "true"}),
 	}
 	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme:                 scheme,
@@ -157,9 +160,13 @@ func createCredentials(namespace, name string) *corev1.Secret {
 	return secret
 }
 
+// sharedCredentialsLabel marks the namespaces that may use the manager's default credentials.
+const sharedCredentialsLabel = "teams.operator.dev/shared-credentials"
+
 // newNamespace creates a namespace for one test.
 func newNamespace() string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "test-"}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "test-",
+		Labels: map[string]string{sharedCredentialsLabel: "true"}}}
 	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 	return ns.Name
 }

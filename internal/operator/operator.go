@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -45,6 +46,16 @@ type Options struct {
 	// ExtraRootCAs are trusted besides the system roots (in-process tests only; binaries
 	// use SSL_CERT_FILE).
 	ExtraRootCAs *x509.CertPool
+	// SharedCredentials selects the namespaces that may use DefaultCredentials and the
+	// workload identity (--shared-credentials-namespace-selector). nil: every namespace, for
+	// tests; the manager binary always sets it (labels.Nothing() allows none).
+	SharedCredentials labels.Selector
+	// SecretNamespaces, when set, are the only namespaces whose Secrets the manager watches and
+	// reads (--secret-namespaces); the default credentials' namespace is added.
+	SecretNamespaces []string
+	// SecretSelector, when set, limits the Secrets the manager watches and reads to those it
+	// matches (--secret-label-selector).
+	SecretSelector labels.Selector
 }
 
 func (o Options) withDefaults() Options {
@@ -91,7 +102,17 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 func newClientFactory(mgr ctrl.Manager, opts Options) *controller.SecretClientFactory {
 	policy := botframework.NewServiceURLPolicy(opts.Endpoints.ServiceHosts)
 	httpClient := transport.New(transport.Options{ExtraRootCAs: opts.ExtraRootCAs})
+	var shared *controller.SharedCredentials
+	if opts.SharedCredentials != nil {
+		shared = &controller.SharedCredentials{Namespaces: mgr.GetClient(), Selector: opts.SharedCredentials}
+	}
+	scope := controller.SecretScope{Namespaces: secretNamespaces(opts)}
+	if opts.SecretSelector != nil {
+		scope.Selector = opts.SecretSelector.String()
+	}
 	return &controller.SecretClientFactory{
+		Shared:              shared,
+		SecretScope:         scope,
 		Metadata:            mgr.GetClient(),
 		Secrets:             mgr.GetAPIReader(),
 		Default:             opts.DefaultCredentials,
