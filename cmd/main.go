@@ -2,6 +2,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -59,6 +60,7 @@ type flags struct {
 	sharedCredentials          string
 	secretNamespaces           string
 	secretSelector             string
+	annotationKeyFile          string
 }
 
 // DefaultSharedCredentialsSelector is the documented default of
@@ -110,6 +112,9 @@ func parseFlags() (flags, zap.Options) {
 		"Comma-separated namespaces whose Secrets the manager watches and reads (with a Role in each); empty: all.")
 	flag.StringVar(&f.secretSelector, "secret-label-selector", "",
 		"Label selector: the manager watches and reads only the Secrets it matches; empty: all.")
+	flag.StringVar(&f.annotationKeyFile, "annotation-key-file", "",
+		"File with the key (at least 32 bytes) that signs the message ids recorded in annotations, so ids restored "+
+			"from a backup are trusted; empty: a random key per start (restored messages are then not trusted).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -207,7 +212,17 @@ func operatorOptions(f flags) (operator.Options, error) {
 			return operator.Options{}, fmt.Errorf("--secret-label-selector: %w", err)
 		}
 	}
+	var proofKey []byte
+	if f.annotationKeyFile != "" {
+		if proofKey, err = os.ReadFile(f.annotationKeyFile); err != nil {
+			return operator.Options{}, fmt.Errorf("--annotation-key-file: %w", err)
+		}
+		if proofKey = bytes.TrimSpace(proofKey); len(proofKey) < 32 {
+			return operator.Options{}, errors.New("--annotation-key-file: the key must be at least 32 bytes")
+		}
+	}
 	return operator.Options{
+		DeliveryProofKey:   proofKey,
 		SharedCredentials:  shared,
 		SecretNamespaces:   splitList(f.secretNamespaces),
 		SecretSelector:     secretSelector,

@@ -58,6 +58,9 @@ const (
 	BotNotRegisteredReason = "BotNotRegistered"
 	EditFailedReason       = "EditFailed"
 	QueuedReason           = "Queued"
+	// UntrustedAnnotationsReason: restored activity-id/conversation-id annotations without a valid
+	// delivery proof were ignored: they may name another object's Teams message.
+	UntrustedAnnotationsReason = "UntrustedAnnotations"
 )
 
 // Finalizer and annotation names.
@@ -70,6 +73,9 @@ const (
 	ActivityIDAnnotation = "teams.operator.dev/activity-id"
 	// ConversationIDAnnotation keeps the conversation the activity id belongs to.
 	ConversationIDAnnotation = "teams.operator.dev/conversation-id"
+	// DeliveryProofAnnotation proves that the operator recorded the activity-id and conversation-id
+	// annotations for this object (an HMAC with the manager's key); ids without it are not trusted.
+	DeliveryProofAnnotation = "teams.operator.dev/delivery-proof"
 	// CardDroppedAnnotation exists only in the manager's cache, never on the API server: the cache
 	// dropped a card larger than Teams accepts (its value is the card's size in bytes), so a
 	// namespace cannot fill the manager's memory with large cards. The message fails with

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -247,3 +248,48 @@ func managerRoleWithoutSecrets() *rbacv1.ClusterRole {
 	role.ObjectMeta = metav1.ObjectMeta{}
 	return role
 }
+
+// Issue 14, item 4: the ids of any message of a shared bot are in its "copy link to message";
+// a namespace that writes them into its own object must not be able to edit or delete it.
+var _ = Describe("Tenant isolation: activity ids in annotations", func() {
+	It("neither edits nor deletes another namespace's message named by typed or copied annotations", func() {
+		victimNS, attackerNS := newNamespace(), newNamespace()
+		chatID := pmPersonalTarget(victimNS, "victim")
+		pmMessage(victimNS, "original", "victim", nil)
+		victim := pmEventuallyPhase(victimNS, "original", teamsv1alpha1.PhaseDelivered)
+
+		// The attacker's target reaches the same conversation with the same (shared) bot.
+		pmReadyTarget(attackerNS, "same-chat", teamsv1alpha1.ConversationTargetSpec{
+			Conversation: &teamsv1alpha1.KnownConversation{ID: chatID}}, "Personal", chatID)
+		for name, ann := range map[string]map[string]string{
+			"typed": {
+				teamsv1alpha1.SendAttemptAnnotation:    "2026-01-01T00:00:00Z",
+				teamsv1alpha1.ActivityIDAnnotation:     victim.Status.ActivityID,
+				teamsv1alpha1.ConversationIDAnnotation: chatID,
+			},
+			"copied": victim.Annotations, // with the victim's own proof
+		} {
+			attack := &teamsv1alpha1.ProactiveMessage{
+				ObjectMeta: metav1.ObjectMeta{Namespace: attackerNS, Name: name, Annotations: ann,
+					Finalizers: []string{teamsv1alpha1.Finalizer}},
+				Spec: teamsv1alpha1.ProactiveMessageSpec{TargetRef: teamsv1alpha1.LocalObjectReference{Name: "same-chat"},
+					Text: "Defaced by " + name, DeletionPolicy: teamsv1alpha1.MessageDeletionPolicyDelete},
+			}
+			Expect(k8sClient.Create(ctx, attack)).To(Succeed())
+			failed := pmEventuallyPhase(attackerNS, name, teamsv1alpha1.PhaseFailed)
+			Expect(pmReady(failed).Reason).To(Equal(teamsv1alpha1.UntrustedAnnotationsReason))
+			Expect(pmReady(failed).Message).To(ContainSubstring("were not recorded by the operator for this object"))
+			Expect(failed.Status.ActivityID).To(BeEmpty())
+
+			Expect(k8sClient.Delete(ctx, attack)).To(Succeed())
+			Eventually(func() bool {
+				return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(attack), &teamsv1alpha1.ProactiveMessage{}))
+			}).WithTimeout(pmTimeout).Should(BeTrue())
+		}
+		live := pmLive(chatID)
+		Expect(live).To(HaveLen(1), "the victim's message is still in Teams")
+		Expect(live[0].ActivityID).To(Equal(victim.Status.ActivityID))
+		Expect(pmActivity(live[0])).To(HaveKeyWithValue("text", "Message original"))
+		Expect(live[0].UpdatedAt).To(BeNil(), "and it was never edited")
+	})
+})

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -49,6 +50,12 @@ type ProactiveMessageReconciler struct {
 	DefaultCredentials types.NamespacedName
 	// MaxConcurrentReconciles is the number of workers; zero means DefaultMessageWorkers.
 	MaxConcurrentReconciles int
+	// ProofKey signs the ids recorded in annotations (DeliveryProofAnnotation); empty: a random
+	// key per process.
+	ProofKey []byte
+
+	proofOnce sync.Once
+	proof     *deliveryProof
 
 	// sends is what this process remembers about sends between reconciles (ledger.Memory).
 	sends ledger.Memory
@@ -57,6 +64,7 @@ type ProactiveMessageReconciler struct {
 // messageScope holds what the steps of one reconcile share.
 type messageScope struct {
 	msg     *teamsv1alpha1.ProactiveMessage
+	proof   *deliveryProof
 	patcher *status.Patcher
 	target  *teamsv1alpha1.ConversationTarget
 	clients *Clients
@@ -92,7 +100,8 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("target", msg.Spec.TargetRef.Name))
 	f := outcome.Begin(r.Client, r.Recorder, msg)
-	s := &messageScope{msg: msg, patcher: f.Patcher(),
+	r.proofOnce.Do(func() { r.proof = newDeliveryProof(r.ProofKey) })
+	s := &messageScope{msg: msg, patcher: f.Patcher(), proof: r.proof,
 		ledger: r.sends.Open(msg, ledger.MessageKeys, msg.Spec.DeliveryGuarantee)}
 	phaseBefore := msg.Status.Phase
 	f.OnPatched = s.ledger.Persisted

@@ -617,20 +617,24 @@ var _ = Describe("ProactiveMessage", func() {
 
 	It("restores the status of a delivered message from its annotations without sending it again", func() {
 		chatID := pmPersonalTarget(ns, "restored")
-		// As a backup restores it: annotations kept, status gone.
+		pmMessage(ns, "restored", "restored", nil)
+		sent := pmEventuallyPhase(ns, "restored", teamsv1alpha1.PhaseDelivered)
+		Expect(sent.Annotations).To(HaveKey(teamsv1alpha1.DeliveryProofAnnotation))
+		// As a backup restores it: the same namespace, name, spec and annotations; no status, a new uid.
+		Expect(k8sClient.Delete(ctx, sent)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(sent), &teamsv1alpha1.ProactiveMessage{}))
+		}).WithTimeout(pmTimeout).Should(BeTrue())
 		msg := &teamsv1alpha1.ProactiveMessage{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "restored", Annotations: map[string]string{
-				teamsv1alpha1.SendAttemptAnnotation:    "2026-01-01T00:00:00Z",
-				teamsv1alpha1.ActivityIDAnnotation:     "1767225600000",
-				teamsv1alpha1.ConversationIDAnnotation: chatID,
-			}},
-			Spec: teamsv1alpha1.ProactiveMessageSpec{TargetRef: teamsv1alpha1.LocalObjectReference{Name: "restored"}, Text: "x"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "restored", Annotations: sent.Annotations},
+			Spec:       sent.Spec,
 		}
 		Expect(k8sClient.Create(ctx, msg)).To(Succeed())
 		msg = pmEventuallyPhase(ns, "restored", teamsv1alpha1.PhaseDelivered)
-		Expect(msg.Status.ActivityID).To(Equal("1767225600000"))
+		Expect(msg.UID).NotTo(Equal(sent.UID))
+		Expect(msg.Status.ActivityID).To(Equal(sent.Status.ActivityID))
 		Expect(msg.Status.ConversationID).To(Equal(chatID))
-		Consistently(func() []emulator.StoredActivity { return pmLive(chatID) }).WithTimeout(2 * time.Second).Should(BeEmpty())
+		Consistently(func() []emulator.StoredActivity { return pmLive(chatID) }).WithTimeout(2 * time.Second).Should(HaveLen(1))
 	})
 
 	It("delivers a burst of 100 messages to 5 conversations once each, in order, with almost no 429", func() {

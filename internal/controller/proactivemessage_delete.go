@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,8 +23,14 @@ func (r *ProactiveMessageReconciler) reconcileDelete(ctx context.Context, s *mes
 		return nil
 	}
 	conversationID, activityID := msg.Status.ConversationID, msg.Status.ActivityID
-	if ann := msg.GetAnnotations(); activityID == "" {
-		conversationID, activityID = ann[teamsv1alpha1.ConversationIDAnnotation], ann[teamsv1alpha1.ActivityIDAnnotation]
+	if activityID == "" {
+		// Only ids the operator recorded for this object (restored from a backup) are deleted.
+		var proven bool
+		if conversationID, activityID, proven = s.proof.provenIDs(msg); !proven && activityID != "" {
+			ctrl.LoggerFrom(ctx).Info("Not deleting a Teams message named by annotations without a valid delivery proof")
+			r.Recorder.Eventf(msg, nil, corev1.EventTypeWarning, teamsv1alpha1.UntrustedAnnotationsReason, "Delete", untrustedIDsMessage)
+			activityID = ""
+		}
 	}
 	if activityID != "" {
 		if err := r.deleteActivity(ctx, s, conversationID, activityID); err != nil {

@@ -50,6 +50,9 @@ func (r *ProactiveMessageReconciler) observe(ctx context.Context, s *messageScop
 			return err
 		}
 	}
+	if err := s.checkRestoredIDs(ctx); err != nil {
+		return err
+	}
 	s.observed = s.ledger.Observe()
 	log := ctrl.LoggerFrom(ctx)
 	switch s.observed.State {

@@ -124,9 +124,11 @@ func (s *messageScope) retry(o *outcome.Outcome) error {
 	return o
 }
 
-// delivered records a delivery in status; the ledger keeps the ids in annotations too.
+// delivered records a delivery in status; the ledger keeps the ids in annotations too, with
+// the proof that this operator recorded them for this object (delivery_proof.go).
 func (s *messageScope) delivered(conversationID, activityID string, noID bool) error {
 	msg := s.msg
+	s.proof.record(msg, conversationID, activityID)
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	msg.Status.Phase = teamsv1alpha1.PhaseDelivered
 	msg.Status.ConversationID, msg.Status.ActivityID = conversationID, activityID

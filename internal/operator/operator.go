@@ -53,6 +53,10 @@ type Options struct {
 	// SecretNamespaces, when set, are the only namespaces whose Secrets the manager watches and
 	// reads (--secret-namespaces); the default credentials' namespace is added.
 	SecretNamespaces []string
+	// DeliveryProofKey signs the message ids the operator records in annotations, so that ids
+	// restored from a backup are trusted and ids typed by a user are not (--annotation-key-file).
+	// Empty: a random key per process.
+	DeliveryProofKey []byte
 	// SecretSelector, when set, limits the Secrets the manager watches and reads to those it
 	// matches (--secret-label-selector).
 	SecretSelector labels.Selector
@@ -88,7 +92,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("proactivemessage-controller"),
 			Clients:  factory, DefaultCredentials: opts.DefaultCredentials,
-			MaxConcurrentReconciles: opts.MessageWorkers,
+			MaxConcurrentReconciles: opts.MessageWorkers, ProofKey: opts.DeliveryProofKey,
 		},
 	}
 	for _, r := range reconcilers {

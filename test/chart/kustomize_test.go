@@ -19,7 +19,9 @@ func TestKustomizeMatchesChart(t *testing.T) {
 	kustomized := decode(t, string(out))
 	chart := decode(t, render(t, valueSet{release: "teams-operator", namespace: "teams-operator-system"}))
 
-	defaults := []string{"--cloud=Public", "--zap-log-level=info", "--zap-encoder=json"}
+	defaults := []string{"--cloud=Public", "--zap-log-level=info", "--zap-encoder=json",
+		"--shared-credentials-namespace-selector=teams.operator.dev/shared-credentials=true",
+		"--annotation-key-file=/etc/teams-operator/delivery-proof/key"}
 	var chartArgs []string
 	for _, a := range chart.args {
 		if !slices.Contains(defaults, a) {

@@ -20,6 +20,8 @@ import (
 // renderCase is one value set, what its rendering must contain, and where it is dry-run.
 type renderCase struct {
 	values valueSet
+	// extraNamespaces exist before the dry-run (the rendering has objects in them).
+	extraNamespaces []string
 	// check asserts on the rendered objects.
 	check func(g Gomega, r rendered)
 }
@@ -208,6 +210,39 @@ func renderCases() map[string]renderCase {
 					HaveKeyWithValue("ports", ConsistOf(HaveKeyWithValue("port", "alertmanager"))))))
 			},
 		},
+		"tenant isolation: shared credentials and Secrets narrowed": {
+			values: valueSet{release: "teams-operator", namespace: "isolation",
+				files: []string{"values-tenant-isolation.yaml"}},
+			extraNamespaces: []string{"team-a", "team-b"},
+			check: func(g Gomega, r rendered) {
+				g.Expect(r.args).To(ContainElements(
+					"--shared-credentials-namespace-selector=kubernetes.io/metadata.name in (team-a)",
+					"--secret-namespaces=isolation,team-a,team-b",
+					"--secret-label-selector=teams.operator.dev/credentials=true"))
+				// No Secret in the ClusterRole: a Role in each namespace instead.
+				manager := r.get("ClusterRole", "teams-operator-manager")
+				g.Expect(manager).NotTo(BeNil())
+				g.Expect(fmt.Sprint(manager.Object["rules"])).NotTo(ContainSubstring("secrets"))
+				for _, ns := range []string{"isolation", "team-a", "team-b"} {
+					var role, binding *unstructured.Unstructured
+					for _, o := range r.objs {
+						if o.GetNamespace() == ns && o.GetName() == "teams-operator-secrets" {
+							switch o.GetKind() {
+							case "Role":
+								role = o
+							case "RoleBinding":
+								binding = o
+							}
+						}
+					}
+					g.Expect(role).NotTo(BeNil(), "a Secrets Role in %s", ns)
+					g.Expect(role.Object["rules"]).To(ConsistOf(And(
+						HaveKeyWithValue("resources", ConsistOf("secrets")),
+						HaveKeyWithValue("verbs", ConsistOf("get", "list", "watch")))))
+					g.Expect(binding).NotTo(BeNil(), "a Secrets RoleBinding in %s", ns)
+				}
+			},
+		},
 		"metrics certificate from a Secret": {
 			values: valueSet{release: "teams-operator", namespace: "metrics-tls",
 				files: []string{"values-metrics-tls.yaml"}},
@@ -264,6 +299,9 @@ func TestRenderAndDryRun(t *testing.T) {
 			tc.check(g, r)
 
 			cluster.namespace(t, tc.values.namespace, true)
+			for _, ns := range tc.extraNamespaces {
+				cluster.namespace(t, ns, false)
+			}
 			out := cluster.dryRun(t, tc.values.namespace, manifest)
 			g.Expect(strings.Count(out, "(server dry run)")).To(Equal(len(r.objs)),
 				"every object is accepted:\n%s", out)

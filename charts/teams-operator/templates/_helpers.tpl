@@ -104,3 +104,28 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "teams-operator.metricsTLS" -}}
 {{- if and .Values.metrics.enabled .Values.metrics.secure .Values.metrics.tls.secretName }}true{{ end }}
 {{- end }}
+
+{{/*
+The namespaces whose Secrets the manager may read (secretAccess.namespaces), with the release namespace and the
+default credentials' namespace, sorted and comma-separated; empty when Secrets are not narrowed.
+*/}}
+{{- define "teams-operator.secretNamespaces" -}}
+{{- with .Values.secretAccess.namespaces }}
+{{- $ns := concat . (list $.Release.Namespace) }}
+{{- with $.Values.defaultCredentials.namespace }}
+{{- $ns = append $ns . }}
+{{- end }}
+{{- $ns | uniq | sortAlpha | join "," }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Secret with the delivery-proof key (deliveryProof); empty when none is used.
+*/}}
+{{- define "teams-operator.deliveryProofSecret" -}}
+{{- if .Values.deliveryProof.secretName }}
+{{- .Values.deliveryProof.secretName }}
+{{- else if .Values.deliveryProof.create }}
+{{- printf "%s-delivery-proof" (include "teams-operator.fullname" .) }}
+{{- end }}
+{{- end }}
