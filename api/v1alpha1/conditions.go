@@ -101,6 +101,8 @@ const (
 	UpgradedReason = "Upgraded"
 	// UninstalledReason: the app was uninstalled on deletion.
 	UninstalledReason = "Uninstalled"
+	// NotUninstalledReason: a deleted object left an installation it had adopted (status.adopted).
+	NotUninstalledReason = "NotUninstalled"
 	// EditedReason: a delivered message was edited in place.
 	EditedReason = "Edited"
 )

@@ -173,6 +173,14 @@ type TeamsAppInstallationStatus struct {
 	// +kubebuilder:validation:MaxLength=512
 	InstallationID string `json:"installationId,omitempty"`
 
+	// adopted is true when the app was already installed in the scope when this object found
+	// it (by someone else, or another object): the object then watches the installation but
+	// never uninstalls it, whatever its deletionPolicy. Only what this object installed is
+	// uninstalled. It becomes false when the object installs the app itself (for example after
+	// someone removed it in Teams).
+	// +optional
+	Adopted bool `json:"adopted,omitempty"`
+
 	// teamsAppId is the catalog id the app reference resolved to.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128

@@ -293,3 +293,43 @@ var _ = Describe("Tenant isolation: activity ids in annotations", func() {
 		Expect(live[0].UpdatedAt).To(BeNil(), "and it was never edited")
 	})
 })
+
+// Issue 14, item 5: a TeamsAppInstallation adopts an existing installation; deleting it must not
+// remove the bot from a team another namespace installed it in.
+var _ = Describe("Tenant isolation: adopted installations", func() {
+	It("never uninstalls an installation it adopted, whatever its deletionPolicy", func() {
+		owner := newTAIWorld()
+		owner.credentials()
+		ownerKey := owner.create("ours", nil)
+		installed := taiReady(ownerKey)
+		Expect(installed.Status.Adopted).To(BeFalse(), "the owner installed it")
+
+		// Another namespace, with credentials of the same bot, names the same team.
+		attackerNS := newNamespace()
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: attackerNS, Name: taiSecretName},
+			StringData: map[string]string{"tenantId": emulator.DefaultTenantID, "clientId": owner.clientID, "clientSecret": owner.secret}})).To(Succeed())
+		attack := &teamsv1alpha1.TeamsAppInstallation{
+			ObjectMeta: metav1.ObjectMeta{Namespace: attackerNS, Name: "theirs"},
+			Spec: teamsv1alpha1.TeamsAppInstallationSpec{
+				App: teamsv1alpha1.TeamsAppReference{ExternalID: owner.externalID}, Scope: owner.teamScope(),
+				CredentialsRef: &teamsv1alpha1.LocalObjectReference{Name: taiSecretName},
+				DeletionPolicy: teamsv1alpha1.DeletionPolicyDelete,
+			},
+		}
+		Expect(k8sClient.Create(ctx, attack)).To(Succeed())
+		attackKey := client.ObjectKeyFromObject(attack)
+		adopted := taiReady(attackKey)
+		Expect(adopted.Status.Adopted).To(BeTrue())
+		Expect(adopted.Status.InstallationID).To(Equal(installed.Status.InstallationID))
+
+		taiDelete(attackKey)
+		Expect(owner.teamInstalls()).To(HaveLen(1), "the owner's installation is still there")
+		Expect(taiRequests("uninstallApp", owner.teamID)).To(BeEmpty())
+		Eventually(func(g Gomega) []string { return taiEvents(g, attackKey) }, 10*time.Second).
+			Should(ContainElement("Normal/NotUninstalled"))
+
+		// The owner, who installed it, still uninstalls it.
+		taiDelete(ownerKey)
+		Expect(owner.teamInstalls()).To(BeEmpty())
+	})
+})

@@ -101,7 +101,12 @@ func (r *TeamsAppInstallationReconciler) reconcileDelete(ctx context.Context, s 
 	if !controllerutil.ContainsFinalizer(obj, teamsv1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	if taiDeletionPolicy(obj) == teamsv1alpha1.DeletionPolicyDelete {
+	if taiDeletionPolicy(obj) == teamsv1alpha1.DeletionPolicyDelete && obj.Status.Adopted {
+		// Someone else's installation: uninstalling it would let one namespace remove the bot
+		// from another's team.
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, teamsv1alpha1.NotUninstalledReason, "Uninstall",
+			"Left app %s installed in %s: this object adopted an installation it did not make", obj.Status.TeamsAppID, taiScopeText(obj))
+	} else if taiDeletionPolicy(obj) == teamsv1alpha1.DeletionPolicyDelete {
 		res, err := r.handleError(ctx, s, outcome.Run(ctx, s, r.connect, r.uninstall))
 		if !s.uninstalled {
 			return r.deletionBlocked(s, res, err)

@@ -227,10 +227,16 @@ func (r *TeamsAppInstallationReconciler) reportObserved(ctx context.Context, s *
 	obj.Status.InstallationID = s.inst.ID
 	obj.Status.Version = s.inst.Definition.Version
 	switch {
-	case s.installedNow && s.recordedInstallation != "":
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, teamsv1alpha1.ReinstalledReason, "Install",
-			"App %s was missing from %s (removed in Teams or by an admin) and was installed again", s.app.ID, taiScopeText(obj))
-	case !s.installedNow && s.recordedInstallation != s.inst.ID:
+	case s.installedNow:
+		obj.Status.Adopted = false // this object installed it: its own to uninstall
+		if s.recordedInstallation != "" {
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, teamsv1alpha1.ReinstalledReason, "Install",
+				"App %s was missing from %s (removed in Teams or by an admin) and was installed again", s.app.ID, taiScopeText(obj))
+		}
+	case s.recordedInstallation != s.inst.ID:
+		// Someone else's installation (another namespace's, an admin's): never uninstalled by
+		// this object, or one namespace could remove the bot from another's team.
+		obj.Status.Adopted = true
 		ctrl.LoggerFrom(ctx).Info("Adopting existing installation", "installationId", s.inst.ID)
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, teamsv1alpha1.AdoptedReason, "Adopt",
 			"Adopted the existing installation of app %s in %s", s.app.ID, taiScopeText(obj))
@@ -342,6 +348,9 @@ func (r *TeamsAppInstallationReconciler) uninstall(ctx context.Context, s *taiSc
 		return taiGone(s, err)
 	}
 	for _, in := range insts {
+		if id := s.obj.Status.InstallationID; id != "" && in.ID != id {
+			continue // not the installation this object made
+		}
 		ctrl.LoggerFrom(ctx).Info("Uninstalling app", "installationId", in.ID)
 		if err := s.clients.Graph.UninstallApp(ctx, s.target, in.ID); err != nil && !msapi.IsNotFound(err) {
 			return fmt.Errorf("uninstalling installation %s: %w", in.ID, err)
