@@ -75,7 +75,9 @@ func TestReceiverWithAPIServer(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	srv, err := AddToManager(mgr,
 		ServerOptions{BindAddress: "127.0.0.1:0", CertDir: certDir, CertName: "tls.crt", KeyName: "tls.key"},
-		Options{TokenSecret: "am-token", ResolvedTTL: time.Hour, Timeout: 3 * time.Second})
+		// Metadata uncached: with a Secret informer watching, the API server stopped below does not
+		// stop within envtest's timeout. The cached path is the default (AddToManager), with its own test.
+		Options{TokenSecret: "am-token", ResolvedTTL: time.Hour, Timeout: 3 * time.Second, Metadata: mgr.GetAPIReader()})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(srv.NeedLeaderElection()).To(BeFalse(), "every replica behind the Service must answer")
 	mgrDone := make(chan error, 1)
@@ -142,6 +144,23 @@ func TestReceiverWithAPIServer(t *testing.T) {
 	g.Expect(code).To(Equal(http.StatusOK))
 	g.Expect(r.Result).To(Equal(ResultUnchanged))
 	g.Expect(get().ResourceVersion).To(Equal(resolved.ResourceVersion))
+
+	// A namespace user's own object holding a group's name, even dressed as the receiver's, is
+	// neither overwritten nor deleted (issue 14): the API server's managedFields show who made it.
+	squatted := samplePayload(StatusFiring, 1)
+	squatted.GroupKey = `{}:{alertname="Squatted"}`
+	g.Expect(k8s.Create(ctx, &teamsv1alpha1.ProactiveMessage{
+		ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: Name(squatted.GroupKey, "oncall"),
+			Labels:      map[string]string{ManagedByLabel: ManagedByValue, StatusLabel: StatusFiring},
+			Annotations: map[string]string{GroupKeyAnnotation: squatted.GroupKey}},
+		Spec: teamsv1alpha1.ProactiveMessageSpec{TargetRef: teamsv1alpha1.LocalObjectReference{Name: "oncall"}, Text: "mine"},
+	}, client.FieldOwner("someone"))).To(Succeed())
+	code, r = post(squatted, testToken)
+	g.Expect(code).To(Equal(http.StatusConflict), "%+v", r)
+	g.Expect(r.Reason).To(Equal(ReasonConflict))
+	mine := &teamsv1alpha1.ProactiveMessage{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: testNS, Name: Name(squatted.GroupKey, "oncall")}, mine)).To(Succeed())
+	g.Expect(mine.Spec.Text).To(Equal("mine"))
 
 	// No API server: Alertmanager is told to retry.
 	g.Expect(env.ControlPlane.APIServer.Stop()).To(Succeed())

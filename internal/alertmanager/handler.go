@@ -10,11 +10,15 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
@@ -68,7 +72,22 @@ type Options struct {
 	// for it is refused for its configuration (a bad template, a card the API server refuses),
 	// so the target's owners see it with kubectl describe.
 	Recorder events.EventRecorder
+	// Metadata reads Secret metadata from the manager's cache (a metadata-only informer), so an
+	// unauthenticated request costs no API call: the token's value is read again only when its
+	// Secret's version changes. nil: Reader.
+	Metadata client.Reader
+	// MaxInFlight caps the requests handled at once, and RatePerSecond (with a burst of twice
+	// that) the requests accepted; beyond either, a bare 503 with Retry-After.
+	MaxInFlight   int
+	RatePerSecond float64
 }
+
+// Defaults of the request caps: far above what Alertmanager sends (a few notifications per
+// group_interval), far below what would load the API server.
+const (
+	DefaultMaxInFlight   = 32
+	DefaultRatePerSecond = 50
+)
 
 // RejectedReason is the event reason of a notification refused for the target's configuration.
 const RejectedReason = "AlertmanagerNotificationRejected"
@@ -89,18 +108,53 @@ func (o Options) withDefaults() Options {
 	if o.Log.GetSink() == nil {
 		o.Log = ctrl.Log.WithName("alertmanager")
 	}
+	if o.Metadata == nil {
+		o.Metadata = o.Reader
+	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.RatePerSecond == 0 {
+		o.RatePerSecond = DefaultRatePerSecond
+	}
 	return o
 }
 
-// NewHandler returns the receiver's http.Handler.
+// NewHandler returns the receiver's http.Handler. Every other path or method gets 401: before
+// authentication the receiver answers nothing else but a bare 503.
 func NewHandler(o Options) http.Handler {
-	h := &handler{o: o.withDefaults()}
+	o = o.withDefaults()
+	h := &handler{o: o, inFlight: make(chan struct{}, o.MaxInFlight),
+		limiter: rate.NewLimiter(rate.Limit(o.RatePerSecond), max(1, int(2*o.RatePerSecond)))}
 	mux := http.NewServeMux()
 	mux.HandleFunc(Path, h.serve)
-	return mux
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { h.refuse(w, errDenied()) })
+	return h.capped(mux)
 }
 
-type handler struct{ o Options }
+type handler struct {
+	o        Options
+	inFlight chan struct{}
+	limiter  *rate.Limiter
+	tokens   tokenCache
+}
+
+// capped refuses, with a bare 503, requests over the rate or over MaxInFlight at once.
+func (h *handler) capped(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !h.limiter.Allow() {
+			h.refuse(w, errBusy())
+			return
+		}
+		select {
+		case h.inFlight <- struct{}{}:
+			defer func() { <-h.inFlight }()
+			next.ServeHTTP(w, r)
+		default:
+			h.refuse(w, errBusy())
+		}
+	})
+}
 
 // response is the JSON body of every answer; Alertmanager logs it when the status is not 2xx.
 type response struct {
@@ -123,6 +177,36 @@ func reject(code int, reason, format string, args ...any) *rejection {
 	return &rejection{code: code, reason: reason, message: fmt.Sprintf(format, args...)}
 }
 
+// errDenied is every authentication failure: one answer, so a caller learns nothing about
+// which namespaces, Secrets or paths exist.
+func errDenied() *rejection {
+	return reject(http.StatusUnauthorized, ReasonUnauthorized, "a valid bearer token is required")
+}
+
+// errBusy is the bare 503 of a request that could not be authenticated now: no API server
+// text, names or URLs before authentication.
+func errBusy() *rejection {
+	return &rejection{code: http.StatusServiceUnavailable, reason: ReasonUnavailable}
+}
+
+// refuse answers a rejection that happened before authentication.
+func (h *handler) refuse(w http.ResponseWriter, rej *rejection) {
+	receivedTotal.Inc()
+	notificationsTotal.WithLabelValues(ResultRejected).Inc()
+	rejectedTotal.WithLabelValues(rej.reason).Inc()
+	h.write(w, rej)
+}
+
+func (h *handler) write(w http.ResponseWriter, rej *rejection) {
+	switch rej.code {
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="teams-operator"`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, rej.code, response{Result: ResultRejected, Reason: rej.reason, Message: rej.message})
+}
+
 func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	receivedTotal.Inc()
 	ns, target := r.PathValue("namespace"), r.PathValue("target")
@@ -138,10 +222,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		notificationsTotal.WithLabelValues(ResultRejected).Inc()
 		rejectedTotal.WithLabelValues(rej.reason).Inc()
 		log.Info("Refused a notification", "status", rej.code, "reason", rej.reason, "error", rej.message)
-		if rej.code == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="teams-operator"`)
-		}
-		writeJSON(w, rej.code, response{Result: ResultRejected, Reason: rej.reason, Message: rej.message})
+		h.write(w, rej)
 		return
 	}
 	notificationsTotal.WithLabelValues(result).Inc()
@@ -157,14 +238,12 @@ func logLevel(result string) int {
 }
 
 func (h *handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Request, ns, target string) (string, string, error) {
-	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-		return "", "", reject(http.StatusBadRequest, ReasonBadPath, "namespace %q is not a valid name: %s", ns, strings.Join(errs, "; "))
+	// Authentication comes first: until it passes, the answer is 401 or a bare 503.
+	if err := h.authorize(ctx, r, ns); err != nil {
+		return "", "", err
 	}
 	if errs := validation.IsDNS1123Subdomain(target); len(errs) > 0 {
 		return "", "", reject(http.StatusBadRequest, ReasonBadPath, "target %q is not a valid name: %s", target, strings.Join(errs, "; "))
-	}
-	if err := h.authorize(ctx, r, ns); err != nil {
-		return "", "", err
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes))
 	if err != nil {
@@ -210,27 +289,77 @@ func (h *handler) warn(ct *teamsv1alpha1.ConversationTarget, err error) {
 }
 
 // authorize compares the bearer token with the namespace's token Secret. Every failure is the
-// same 401, so a caller learns nothing about which Secrets exist.
+// same 401, and an API server that cannot answer a bare 503, so a caller learns nothing about
+// which namespaces or Secrets exist. The Secret's metadata comes from the manager's cache and
+// its value is read only when its version changed, so unauthenticated requests cost no API call.
 func (h *handler) authorize(ctx context.Context, r *http.Request, ns string) error {
-	denied := reject(http.StatusUnauthorized, ReasonUnauthorized, "a valid bearer token is required")
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return denied
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || len(validation.IsDNS1123Label(ns)) > 0 {
+		return errDenied()
 	}
-	secret := &corev1.Secret{}
-	if err := h.o.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: h.o.TokenSecret}, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return denied
+	key := client.ObjectKey{Namespace: ns, Name: h.o.TokenSecret}
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := h.o.Metadata.Get(ctx, key, meta); err != nil {
+		return h.authError(err)
+	}
+	want, ok := h.tokens.get(key, meta)
+	if !ok {
+		secret := &corev1.Secret{}
+		if err := h.o.Reader.Get(ctx, key, secret); err != nil {
+			return h.authError(err)
 		}
-		return err
+		// A Secret made from a file often ends with a newline; Alertmanager trims its credentials file too.
+		want = bytes.TrimSpace(secret.Data[TokenKey])
+		h.tokens.put(key, secret, want)
 	}
-	// A Secret made from a file often ends with a newline; Alertmanager trims its credentials file too.
-	want := bytes.TrimSpace(secret.Data[TokenKey])
 	if len(want) == 0 || subtle.ConstantTimeCompare([]byte(token), want) != 1 {
-		return denied
+		return errDenied()
 	}
 	return nil
+}
+
+// authError: a Secret that is not there, or not readable (a namespace outside the manager's
+// Secret scope), is a 401; anything else a bare 503. The log has the details.
+func (h *handler) authError(err error) error {
+	// "unknown namespace": the manager's Secret cache does not cover it (--secret-namespaces).
+	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || strings.Contains(err.Error(), "unknown namespace") {
+		return errDenied()
+	}
+	h.o.Log.Info("Cannot read the token Secret", "error", err.Error())
+	return errBusy()
+}
+
+// tokenCache keeps each namespace's token with its Secret's uid and version.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[client.ObjectKey]cachedToken
+}
+
+type cachedToken struct {
+	uid             types.UID
+	resourceVersion string
+	token           []byte
+}
+
+func (c *tokenCache) get(key client.ObjectKey, meta *metav1.PartialObjectMetadata) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.m[key]
+	if !ok || t.uid != meta.UID || t.resourceVersion != meta.ResourceVersion {
+		return nil, false
+	}
+	return t.token, true
+}
+
+func (c *tokenCache) put(key client.ObjectKey, s *corev1.Secret, token []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[client.ObjectKey]cachedToken{}
+	}
+	c.m[key] = cachedToken{uid: s.UID, resourceVersion: s.ResourceVersion, token: bytes.Clone(token)}
 }
 
 // render builds the group's message with the built-in card or the template in ConfigMap tmpl.
@@ -295,6 +424,11 @@ func (h *handler) upsert(ctx context.Context, want *teamsv1alpha1.ProactiveMessa
 	case !have.DeletionTimestamp.IsZero():
 		return "", reject(http.StatusServiceUnavailable, ReasonUnavailable,
 			"ProactiveMessage %s/%s is being deleted; retry", have.Namespace, have.Name)
+	case !createdByReceiver(have, want):
+		// The name is the group's, but the object is someone else's: never overwrite or delete it.
+		return "", reject(http.StatusConflict, ReasonConflict,
+			"ProactiveMessage %s/%s exists and was not created by the receiver for this alert group; delete or rename it",
+			have.Namespace, have.Name)
 	case have.Labels[StatusLabel] == StatusResolved && want.Labels[StatusLabel] == StatusFiring:
 		// The group fired again after it resolved: a new Teams message, so people are notified,
 		// rather than an edit of the old one. The old message stays in Teams.
@@ -309,6 +443,24 @@ func (h *handler) upsert(ctx context.Context, want *teamsv1alpha1.ProactiveMessa
 		return ResultUnchanged, nil
 	}
 	return ResultUpdated, h.o.Writer.Update(ctx, have, client.FieldOwner(fieldOwner))
+}
+
+// createdByReceiver reports whether have is the receiver's message for want's group: the
+// receiver's label and group key and, where the API server records them, a write by the
+// receiver's field manager.
+func createdByReceiver(have, want *teamsv1alpha1.ProactiveMessage) bool {
+	if have.Labels[ManagedByLabel] != ManagedByValue || have.Annotations[GroupKeyAnnotation] != want.Annotations[GroupKeyAnnotation] {
+		return false
+	}
+	if len(have.ManagedFields) == 0 {
+		return true // a client that does not record them (tests); the API server always does
+	}
+	for _, f := range have.ManagedFields {
+		if f.Manager == fieldOwner {
+			return true
+		}
+	}
+	return false
 }
 
 // apiRejection maps an API server error: the object was refused (422), the manager lacks a

@@ -17,6 +17,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,8 +54,12 @@ type fixture struct {
 	recorder *events.FakeRecorder
 	handler  http.Handler
 	writes   atomic.Int32
-	// fail, when set, answers every call instead of the fake client.
-	fail atomic.Pointer[error]
+	// fail, when set, answers every call instead of the fake client; with failAfterAuth, only
+	// the calls after authentication (not the token Secret's).
+	fail          atomic.Pointer[error]
+	failAfterAuth bool
+	// secretReads counts reads of a Secret's data.
+	secretReads atomic.Int32
 }
 
 func newFixture(t *testing.T, extra ...client.Object) *fixture {
@@ -79,7 +84,12 @@ func newFixture(t *testing.T, extra ...client.Object) *fixture {
 	f.client = interceptor.NewClient(fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(objs...).Build(),
 		interceptor.Funcs{
 			Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-				if err := failing(); err != nil {
+				_, secret := obj.(*corev1.Secret)
+				_, meta := obj.(*metav1.PartialObjectMetadata)
+				if secret {
+					f.secretReads.Add(1)
+				}
+				if err := failing(); err != nil && !(f.failAfterAuth && (secret || meta)) {
 					return err
 				}
 				return c.Get(ctx, key, obj, opts...)
@@ -100,7 +110,8 @@ func newFixture(t *testing.T, extra ...client.Object) *fixture {
 		})
 	f.recorder = events.NewFakeRecorder(10)
 	f.handler = NewHandler(Options{Reader: f.client, Writer: f.client, ResolvedTTL: time.Hour, MaxBodyBytes: 64 << 10,
-		Recorder: f.recorder})
+		RatePerSecond: 1e6, // the caps have their own test
+		Recorder:      f.recorder})
 	return f
 }
 
@@ -137,15 +148,17 @@ func TestHandlerRefusals(t *testing.T) {
 		body        []byte
 		fail        error
 		extra       []client.Object
+		afterAuth   bool
 		wantCode    int
 		wantReason  string
 		wantMessage string
+		bare        bool // no message at all
 	}{
 		"no token":           {token: "", wantCode: 401, wantReason: ReasonUnauthorized, wantMessage: "a valid bearer token is required"},
 		"wrong token":        {token: "guess", wantCode: 401, wantReason: ReasonUnauthorized},
 		"token of a prefix":  {token: testToken[:5], wantCode: 401, wantReason: ReasonUnauthorized},
 		"no Secret there":    {path: "/alertmanager/v1/namespaces/other/targets/oncall", wantCode: 401, wantReason: ReasonUnauthorized},
-		"bad namespace name": {path: "/alertmanager/v1/namespaces/Not_Valid/targets/oncall", wantCode: 400, wantReason: ReasonBadPath, wantMessage: `namespace "Not_Valid" is not a valid name`},
+		"bad namespace name": {path: "/alertmanager/v1/namespaces/Not_Valid/targets/oncall", wantCode: 401, wantReason: ReasonUnauthorized},
 		"bad target name":    {path: "/alertmanager/v1/namespaces/alerts/targets/UPPER", wantCode: 400, wantReason: ReasonBadPath},
 		"malformed JSON":     {body: []byte(`{"version":`), wantCode: 400, wantReason: ReasonMalformed, wantMessage: "malformed JSON"},
 		"wrong version":      {body: bytes.Replace(firing, []byte(`"version":"4"`), []byte(`"version":"2"`), 1), wantCode: 400, wantReason: ReasonMalformed, wantMessage: `version must be "4"`},
@@ -155,15 +168,29 @@ func TestHandlerRefusals(t *testing.T) {
 		"template no key":    {path: targetPath + "?template=no-key", wantCode: 422, wantReason: ReasonTemplate, wantMessage: `has no key "card.tmpl"`},
 		"broken template":    {path: targetPath + "?template=broken-card", wantCode: 422, wantReason: ReasonTemplate, wantMessage: "ConfigMap alerts/broken-card: card template"},
 		"bad template name":  {path: targetPath + "?template=../x", wantCode: 400, wantReason: ReasonBadPath},
-		"API server down": {
+		// Before authentication: a bare 503 (no API server text), or 401.
+		"API server down before authentication": {
 			fail:     &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED},
+			wantCode: 503, wantReason: ReasonUnavailable, bare: true,
+		},
+		"API server 503 before authentication":  {fail: unavailable, wantCode: 503, wantReason: ReasonUnavailable, bare: true},
+		"API server slow before authentication": {fail: context.DeadlineExceeded, wantCode: 503, wantReason: ReasonUnavailable, bare: true},
+		"token Secret not readable": {
+			fail:     apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, DefaultTokenSecret, errors.New("RBAC")),
+			wantCode: 401, wantReason: ReasonUnauthorized,
+		},
+		"API server down": {
+			fail: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, afterAuth: true,
 			wantCode: 503, wantReason: ReasonUnavailable, wantMessage: "the Kubernetes API server is unavailable",
 		},
-		"API server 503":  {fail: unavailable, wantCode: 503, wantReason: ReasonUnavailable},
-		"API server slow": {fail: context.DeadlineExceeded, wantCode: 503, wantReason: ReasonUnavailable},
 		"no permission": {
-			fail:     apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, DefaultTokenSecret, errors.New("RBAC")),
-			wantCode: 500, wantReason: ReasonInternal, wantMessage: "check its RBAC",
+			fail:      apierrors.NewForbidden(schema.GroupResource{Resource: "conversationtargets"}, "oncall", errors.New("RBAC")),
+			afterAuth: true, wantCode: 500, wantReason: ReasonInternal, wantMessage: "check its RBAC",
+		},
+		"name held by someone else's object": {
+			extra: []client.Object{&teamsv1alpha1.ProactiveMessage{ObjectMeta: metav1.ObjectMeta{
+				Namespace: testNS, Name: Name(samplePayload(StatusFiring, 1).GroupKey, "oncall")}}},
+			wantCode: 409, wantReason: ReasonConflict, wantMessage: "was not created by the receiver for this alert group",
 		},
 		"being deleted": {
 			extra: []client.Object{&teamsv1alpha1.ProactiveMessage{ObjectMeta: metav1.ObjectMeta{
@@ -178,6 +205,7 @@ func TestHandlerRefusals(t *testing.T) {
 			f := newFixture(t, tc.extra...)
 			if tc.fail != nil {
 				f.fail.Store(&tc.fail)
+				f.failAfterAuth = tc.afterAuth
 			}
 			path, token, body := tc.path, tc.token, tc.body
 			if path == "" {
@@ -195,6 +223,9 @@ func TestHandlerRefusals(t *testing.T) {
 			g.Expect(r.body.Result).To(Equal(ResultRejected))
 			g.Expect(r.body.Reason).To(Equal(tc.wantReason))
 			g.Expect(r.body.Message).To(ContainSubstring(tc.wantMessage))
+			if tc.bare {
+				g.Expect(r.body.Message).To(BeEmpty(), "nothing of the API server's answer before authentication")
+			}
 			g.Expect(r.body.Message).NotTo(ContainSubstring(testToken))
 			g.Expect(f.writes.Load()).To(BeZero())
 			g.Expect(testutil.ToFloat64(rejectedTotal.WithLabelValues(tc.wantReason))).To(Equal(before + 1))
@@ -212,11 +243,12 @@ func TestHandlerOnlyPost(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
 	rec := httptest.NewRecorder()
+	// Before authentication every answer is 401 (or a bare 503): no hint of which paths exist.
 	f.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, targetPath, nil))
-	g.Expect(rec.Code).To(Equal(http.StatusMethodNotAllowed))
+	g.Expect(rec.Code).To(Equal(http.StatusUnauthorized))
 	rec = httptest.NewRecorder()
 	f.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/alertmanager/v1/targets/oncall", nil))
-	g.Expect(rec.Code).To(Equal(http.StatusNotFound))
+	g.Expect(rec.Code).To(Equal(http.StatusUnauthorized))
 }
 
 // The life of a group: created, repeated (no write), grown (edited), resolved (edited, with a
@@ -310,4 +342,86 @@ func TestHandlerBearerScheme(t *testing.T) {
 	f.handler.ServeHTTP(rec, req)
 	g.Expect(rec.Code).To(Equal(401))
 	g.Expect(rec.Header().Get("WWW-Authenticate")).To(HavePrefix("Bearer"))
+}
+
+// TestUnauthenticatedRequestsReadNoSecret: a flood of wrong tokens costs no API call per
+// request: the token Secret's value is read once, then only when its version changes.
+func TestUnauthenticatedRequestsReadNoSecret(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	for range 50 {
+		g.Expect(f.post(t, targetPath, "guess", nil).code).To(Equal(http.StatusUnauthorized))
+		g.Expect(f.post(t, "/alertmanager/v1/namespaces/nobody/targets/oncall", "guess", nil).code).To(Equal(http.StatusUnauthorized))
+	}
+	g.Expect(f.secretReads.Load()).To(Equal(int32(1)), "one read of the token's value, then the cached one")
+
+	// A rotated token is read again, once.
+	secret := &corev1.Secret{}
+	g.Expect(f.client.Get(context.Background(), client.ObjectKey{Namespace: testNS, Name: DefaultTokenSecret}, secret)).To(Succeed())
+	secret.Data[TokenKey] = []byte("rotated-token")
+	g.Expect(f.client.Update(context.Background(), secret)).To(Succeed())
+	g.Expect(f.post(t, targetPath, testToken, nil).code).To(Equal(http.StatusUnauthorized))
+	g.Expect(f.post(t, targetPath, "rotated-token", mustJSON(t, samplePayload(StatusFiring, 1))).code).To(Equal(http.StatusOK))
+	g.Expect(f.secretReads.Load()).To(Equal(int32(3)))
+}
+
+// TestRequestCaps: over the rate, or over the requests in flight, the answer is a bare 503.
+func TestRequestCaps(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	h := NewHandler(Options{Reader: f.client, Writer: f.client, RatePerSecond: 1}) // a burst of 2
+	codes := []int{}
+	for range 4 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, targetPath, nil))
+		codes = append(codes, rec.Code)
+		if rec.Code == http.StatusServiceUnavailable {
+			g.Expect(rec.Header().Get("Retry-After")).To(Equal("1"))
+			var r response
+			g.Expect(json.Unmarshal(rec.Body.Bytes(), &r)).To(Succeed())
+			g.Expect(r).To(Equal(response{Result: ResultRejected, Reason: ReasonUnavailable}))
+		}
+	}
+	g.Expect(codes[:2]).To(Equal([]int{401, 401}))
+	g.Expect(codes[2:]).To(ContainElement(http.StatusServiceUnavailable))
+
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	blocking := &handler{inFlight: make(chan struct{}, 1), limiter: rate.NewLimiter(rate.Inf, 1)}
+	capped := blocking.capped(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { close(entered); <-release }))
+	go capped.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, targetPath, nil))
+	<-entered
+	rec := httptest.NewRecorder()
+	capped.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, targetPath, nil))
+	g.Expect(rec.Code).To(Equal(http.StatusServiceUnavailable), "a second request while one is in flight")
+	close(release)
+}
+
+// TestConnectionCap: connections over the cap wait until one closes.
+func TestConnectionCap(t *testing.T) {
+	g := NewWithT(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	l := limitListener(ln, 1)
+	defer func() { _ = l.Close() }()
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	for range 2 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		g.Expect(err).NotTo(HaveOccurred())
+		defer func() { _ = c.Close() }()
+	}
+	var first net.Conn
+	g.Eventually(accepted).WithTimeout(10 * time.Second).Should(Receive(&first))
+	g.Consistently(accepted).WithTimeout(300 * time.Millisecond).ShouldNot(Receive())
+	g.Expect(first.Close()).To(Succeed())
+	g.Eventually(accepted).WithTimeout(10 * time.Second).Should(Receive())
 }

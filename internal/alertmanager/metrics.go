@@ -24,6 +24,7 @@ const (
 	ReasonInvalid        = "invalid"
 	ReasonUnavailable    = "unavailable"
 	ReasonInternal       = "internal"
+	ReasonConflict       = "conflict"
 )
 
 var (
@@ -48,7 +49,7 @@ func init() {
 		notificationsTotal.WithLabelValues(r)
 	}
 	for _, r := range []string{ReasonUnauthorized, ReasonTooLarge, ReasonMalformed, ReasonBadPath, ReasonTargetNotFound,
-		ReasonTemplate, ReasonInvalid, ReasonUnavailable, ReasonInternal} {
+		ReasonTemplate, ReasonInvalid, ReasonUnavailable, ReasonInternal, ReasonConflict} {
 		rejectedTotal.WithLabelValues(r)
 	}
 }

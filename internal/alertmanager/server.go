@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -22,7 +23,12 @@ type ServerOptions struct {
 	CertDir, CertName, KeyName string
 	// EnableHTTP2 allows HTTP/2 over TLS (off: HTTP/2 Rapid Reset CVEs).
 	EnableHTTP2 bool
+	// MaxConnections caps the open connections; more wait to be accepted. Zero: DefaultMaxConnections.
+	MaxConnections int
 }
+
+// DefaultMaxConnections is far above what an Alertmanager cluster opens.
+const DefaultMaxConnections = 64
 
 // Enabled reports whether the receiver should run.
 func (o ServerOptions) Enabled() bool { return o.BindAddress != "" && o.BindAddress != "0" }
@@ -42,6 +48,9 @@ func AddToManager(mgr ctrl.Manager, so ServerOptions, o Options) (*Server, error
 	}
 	if o.Writer == nil {
 		o.Writer = mgr.GetClient()
+	}
+	if o.Metadata == nil {
+		o.Metadata = mgr.GetClient() // Secret metadata from the cache; see Options.Metadata
 	}
 	if o.Recorder == nil {
 		o.Recorder = mgr.GetEventRecorder("alertmanager-receiver")
@@ -88,6 +97,10 @@ func NewServer(so ServerOptions, h http.Handler) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the Alertmanager receiver cannot listen on %s: %w", so.BindAddress, err)
 	}
+	if so.MaxConnections == 0 {
+		so.MaxConnections = DefaultMaxConnections
+	}
+	l = limitListener(l, so.MaxConnections)
 	if tlsConfig != nil {
 		l = tls.NewListener(l, tlsConfig)
 	}
@@ -110,3 +123,36 @@ func NewServer(so ServerOptions, h http.Handler) (*Server, error) {
 
 // Addr is the address the receiver listens on (useful with port 0).
 func (s *Server) Addr() string { return s.Listener.Addr().String() }
+
+// limitListener accepts at most n connections at once: the others wait in the kernel's backlog,
+// so a flood of connections cannot exhaust the manager's file descriptors or memory.
+func limitListener(l net.Listener, n int) net.Listener {
+	return &limitedListener{Listener: l, sem: make(chan struct{}, n)}
+}
+
+type limitedListener struct {
+	net.Listener
+	sem chan struct{}
+}
+
+func (l *limitedListener) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}

@@ -71,7 +71,7 @@ func renderCases() map[string]renderCase {
 					HaveKeyWithValue("Role", 1),
 					HaveKeyWithValue("RoleBinding", 1),
 					HaveKeyWithValue("Service", 1),
-					Not(HaveKey("Secret")),
+					HaveKeyWithValue("Secret", 1), // only the delivery-proof key
 					Not(HaveKey("ServiceMonitor")),
 					Not(HaveKey("NetworkPolicy")),
 				))
@@ -99,7 +99,10 @@ func renderCases() map[string]renderCase {
 				g.Expect(r.deploy.Spec.Template.Labels).To(HaveKeyWithValue("azure.workload.identity/use", "true"))
 				g.Expect(r.deploy.Spec.Template.Spec.ServiceAccountName).To(Equal("teams-operator"))
 				g.Expect(r.args).To(ContainElement("--default-credentials=wi/teams-credentials"))
-				g.Expect(r.kinds()).NotTo(HaveKey("Secret"), "the Secret is referenced, not created")
+				g.Expect(r.get("Secret", "teams-credentials")).To(BeNil(), "the Secret is referenced, not created")
+				g.Expect(r.kinds()).To(HaveKeyWithValue("Secret", 1), "only the delivery-proof key")
+				g.Expect(r.get("Secret", "teams-operator-delivery-proof")).NotTo(BeNil())
+				g.Expect(r.args).To(ContainElement("--annotation-key-file=/etc/teams-operator/delivery-proof/key"))
 				g.Expect(r.env).NotTo(HaveKey("AZURE_FEDERATED_TOKEN_FILE"), "the webhook sets it")
 			},
 		},
@@ -299,12 +302,20 @@ func TestRenderAndDryRun(t *testing.T) {
 			tc.check(g, r)
 
 			cluster.namespace(t, tc.values.namespace, true)
-			for _, ns := range tc.extraNamespaces {
-				cluster.namespace(t, ns, false)
+			manifests := map[string]string{tc.values.namespace: manifest}
+			if len(tc.extraNamespaces) > 0 {
+				manifests = byNamespace(t, r.objs, tc.values.namespace)
 			}
-			out := cluster.dryRun(t, tc.values.namespace, manifest)
-			g.Expect(strings.Count(out, "(server dry run)")).To(Equal(len(r.objs)),
-				"every object is accepted:\n%s", out)
+			accepted, outs := 0, ""
+			for ns, m := range manifests {
+				if ns != tc.values.namespace {
+					cluster.namespace(t, ns, false)
+				}
+				out := cluster.dryRun(t, ns, m)
+				accepted += strings.Count(out, "(server dry run)")
+				outs += out
+			}
+			g.Expect(accepted).To(Equal(len(r.objs)), "every object is accepted:\n%s", outs)
 			cluster.dryRun(t, tc.values.namespace, podFromTemplate(t, r.deploy))
 		})
 	}
@@ -421,4 +432,23 @@ func podFromTemplate(t *testing.T, d *appsv1.Deployment) string {
 		t.Fatal(err)
 	}
 	return string(out)
+}
+
+// byNamespace splits the rendered objects by namespace (cluster-scoped ones go with release), since kubectl applies
+// one namespace at a time.
+func byNamespace(t *testing.T, objs []*unstructured.Unstructured, release string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, o := range objs {
+		ns := o.GetNamespace()
+		if ns == "" {
+			ns = release
+		}
+		b, err := yaml.Marshal(o.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[ns] += "---\n" + string(b)
+	}
+	return out
 }

@@ -78,6 +78,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and .Values.alertmanager.enabled .Values.metrics.enabled (eq (int .Values.alertmanager.port) (int .Values.metrics.port)) }}
 {{- fail "alertmanager.port must differ from metrics.port" }}
 {{- end }}
+{{- with .Values.alertmanager }}
+{{- if and .enabled (not .tls.secretName) (not $.Values.networkPolicy.enabled) (not .allowInsecure) }}
+{{- fail "alertmanager: the receiver takes bearer tokens; serve TLS (alertmanager.tls.secretName) or enable networkPolicy (so only networkPolicy.alertmanagerFrom reaches it), or set alertmanager.allowInsecure=true" }}
+{{- end }}
+{{- end }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "replicaCount > 1 requires leaderElection.enabled: every replica would reconcile and send each message" }}
 {{- end }}
