@@ -191,6 +191,10 @@ func chartManagerArgs(t *testing.T, env *harness.Env) ([]string, *corev1.Service
 		if slices.Contains([]string{"--metrics-bind-address", "--health-probe-bind-address"}, flagName) {
 			continue
 		}
+		if flagName == "--annotation-key-file" {
+			// The pod mounts the chart's delivery-proof Secret there; do what the kubelet would.
+			a = "--annotation-key-file=" + mountedKey(t, env, deploy.Namespace)
+		}
 		args = append(args, a)
 	}
 	g.Expect(args).To(ContainElement("--leader-elect"), "the chart's default: one active replica")
@@ -199,6 +203,21 @@ func chartManagerArgs(t *testing.T, env *harness.Env) ([]string, *corev1.Service
 	g.Expect(args).To(ContainElement("--graph-endpoint="+env.EmulatorServer.URL), "the chart passes the endpoints")
 	return args, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: deploy.Namespace,
 		Name: pod.ServiceAccountName}}
+}
+
+// mountedKey writes the key of the chart's delivery-proof Secret to a file, as its volume would.
+func mountedKey(t *testing.T, env *harness.Env, namespace string) string {
+	t.Helper()
+	secret := &corev1.Secret{}
+	if err := env.Client.Get(context.Background(),
+		types.NamespacedName{Namespace: namespace, Name: "teams-operator-delivery-proof"}, secret); err != nil {
+		t.Fatalf("the chart's delivery-proof Secret: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(path, secret.Data["key"], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // serviceAccountKubeconfig writes a kubeconfig that authenticates as sa with a token from the API server,

@@ -157,9 +157,13 @@ func (e *Env) EndpointArgs() []string {
 	return []string{"--authority-host", u + "/", "--graph-endpoint", u, "--bot-service-url", u + "/teams/"}
 }
 
-// Namespace creates a namespace holding the Secret CredentialsName for the emulator's default bot.
+// Namespace creates a namespace holding the Secret CredentialsName for the emulator's default bot,
+// allowed to use the manager's default credentials.
 func (e *Env) Namespace(ctx context.Context, name string) error {
-	if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+	// Labelled as a platform team would, so its objects may use the manager's default credentials
+	// (--shared-credentials-namespace-selector's default).
+	if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name,
+		Labels: map[string]string{"teams.operator.dev/shared-credentials": "true"}}}); err != nil {
 		return err
 	}
 	return e.Client.Create(ctx, &corev1.Secret{
