@@ -272,7 +272,9 @@ func (d *demo) start(ctx context.Context) (*summary, error) {
 	d.caFile = filepath.Join(emuDir, "ca.crt")
 	info("emulator: %s (pid %d, CA %s, log %s)", d.emuURL, d.emu.Pid(), d.caFile, d.emu.Log)
 
-	if err := d.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
+	// Labelled as a platform team would, so the demo's objects may use the default credentials.
+	if err := d.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace,
+		Labels: map[string]string{"teams.operator.dev/shared-credentials": "true"}}}); err != nil {
 		return nil, err
 	}
 	if err := d.c.Create(ctx, &corev1.Secret{

@@ -2,12 +2,16 @@ package harness
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -129,6 +133,15 @@ func (e *Env) StartManager(ctx context.Context, name string, args ...string) (*M
 		"--health-probe-bind-address", probe,
 		"--metrics-bind-address", metrics, "--metrics-secure=false",
 	}, e.EndpointArgs()...)
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--annotation-key-file") }) {
+		// One key for every manager of this environment, as the chart's Secret keeps one across
+		// restarts: a restarted manager must trust the ids its predecessor recorded.
+		key, err := e.deliveryProofKey()
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, "--annotation-key-file", key)
+	}
 	p, err := StartProcess(e.Dir, name, []string{"SSL_CERT_FILE=" + e.EmulatorServer.CAFile},
 		e.ManagerBinary, append(all, args...)...)
 	if err != nil {
@@ -182,4 +195,15 @@ func httpOK(ctx context.Context, url string) bool {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// deliveryProofKey writes (once) the environment's delivery-proof key and returns its path.
+func (e *Env) deliveryProofKey() (string, error) {
+	path := filepath.Join(e.Dir, "delivery-proof.key")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // never fails (Go 1.24+)
+	return path, os.WriteFile(path, []byte(hex.EncodeToString(key)), 0o600)
 }
