@@ -89,7 +89,7 @@ func newFixture(t *testing.T, extra ...client.Object) *fixture {
 				if secret {
 					f.secretReads.Add(1)
 				}
-				if err := failing(); err != nil && !(f.failAfterAuth && (secret || meta)) {
+				if err := failing(); err != nil && (!f.failAfterAuth || (!secret && !meta)) {
 					return err
 				}
 				return c.Get(ctx, key, obj, opts...)

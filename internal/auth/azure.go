@@ -103,7 +103,7 @@ func credentialOfKind(c Credentials, tenant string, co azcore.ClientOptions) (az
 // exchange and never cached.
 func tokenFileReader(path string) func(context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
-		data, err := os.ReadFile(path)
+		data, err := os.ReadFile(path) //nolint:gosec // G304: AZURE_FEDERATED_TOKEN_FILE, set by the platform, not a tenant
 		if err == nil && len(bytes.TrimSpace(data)) == 0 {
 			err = errors.New("the file is empty")
 		}
@@ -150,7 +150,7 @@ func (t *authorityTransport) Do(req *http.Request) (*http.Response, error) {
 		op = "openidConfiguration"
 	}
 	req = req.WithContext(transport.WithOperation(req.Context(), "entra", op))
-	resp, err := t.client.Do(req)
+	resp, err := t.client.Do(req) //nolint:gosec // G704: scheme and host were checked against the authority host above
 	if err != nil {
 		rec.fail(err)
 		return nil, err

@@ -22,7 +22,7 @@ import (
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // SharedCredentialsFlag is the manager flag that sets SharedCredentials.Selector.
-const SharedCredentialsFlag = "--shared-credentials-namespace-selector"
+const SharedCredentialsFlag = "--shared-credentials-namespace-selector" //nolint:gosec // G101: a flag name, not a credential
 
 // SharedCredentials decides which namespaces may use what the manager holds rather than the
 // namespace: its default credentials (--default-credentials) and its workload identity (the

@@ -17,7 +17,7 @@ import (
 
 // credentialsIndex indexes objects by the Secret they take credentials from, so a Secret
 // event wakes exactly the objects that use it.
-const credentialsIndex = ".spec.credentialsRef.name"
+const credentialsIndex = ".spec.credentialsRef.name" //nolint:gosec // G101: a field path, not a credential
 
 // defaultCredentialsKey is the index value of objects that use the manager's default credentials.
 const defaultCredentialsKey = "(default)"

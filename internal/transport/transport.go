@@ -14,10 +14,8 @@
 package transport
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"net"
 	"net/http"
 	"time"
@@ -37,10 +35,10 @@ const (
 
 // Options configures New. The zero value is the production configuration.
 type Options struct {
-	// ExtraRootCAs are trusted in addition to the system roots, for tests that run
-	// a TLS server in the same process (SSL_CERT_FILE is read only once per
-	// process). They apply to direct connections, not to connections through an
-	// HTTPS proxy.
+	// ExtraRootCAs, when set, are the roots trusted instead of the system's, for
+	// tests that run a TLS server in the same process (SSL_CERT_FILE is read only
+	// once per process). Verification is Go's own either way: nothing in the
+	// manager skips it (the binary has no InsecureSkipVerify; a test checks).
 	ExtraRootCAs *x509.CertPool
 
 	// Timeout bounds one call, retries included; callers should also pass a
@@ -108,7 +106,7 @@ func newHTTPTransport(opts Options) *http.Transport {
 	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: opts.ExtraRootCAs},
 		TLSHandshakeTimeout:   opts.TLSHandshakeTimeout,
 		ResponseHeaderTimeout: opts.ResponseHeaderTimeout,
 		IdleConnTimeout:       opts.IdleConnTimeout,
@@ -117,65 +115,7 @@ func newHTTPTransport(opts Options) *http.Transport {
 		MaxIdleConnsPerHost:   32,
 		ForceAttemptHTTP2:     true,
 	}
-	if opts.ExtraRootCAs != nil {
-		t.DialTLSContext = tlsDialer(dialer, opts.ExtraRootCAs, opts.TLSHandshakeTimeout)
-	}
 	return t
-}
-
-// tlsDialer dials direct TLS connections that accept a certificate from either the
-// system roots or extra. The standard library has no way to merge two pools, and a
-// VerifyConnection callback cannot check an IP-literal host (the emulator's
-// 127.0.0.1) because such hosts are not sent as SNI; dialing ourselves gives the
-// verifier the host.
-func tlsDialer(d *net.Dialer, extra *x509.CertPool, timeout time.Duration) func(context.Context, string, string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		raw, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		conn := tls.Client(raw, &tls.Config{
-			MinVersion: tls.VersionTLS12,
-			ServerName: host,
-			NextProtos: []string{"h2", "http/1.1"},
-			// Verification is not skipped: VerifyConnection does it, against two pools.
-			InsecureSkipVerify: true, //nolint:gosec // see VerifyConnection
-			VerifyConnection:   verifyPeer(host, extra),
-		})
-		hctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if err := conn.HandshakeContext(hctx); err != nil {
-			_ = raw.Close()
-			return nil, err
-		}
-		return conn, nil
-	}
-}
-
-func verifyPeer(host string, extra *x509.CertPool) func(tls.ConnectionState) error {
-	return func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("tls: server sent no certificate")
-		}
-		opts := x509.VerifyOptions{DNSName: host, Intermediates: x509.NewCertPool()}
-		for _, c := range cs.PeerCertificates[1:] {
-			opts.Intermediates.AddCert(c)
-		}
-		// nil Roots means the system pool, SSL_CERT_FILE and SSL_CERT_DIR included.
-		_, sysErr := cs.PeerCertificates[0].Verify(opts)
-		if sysErr == nil {
-			return nil
-		}
-		opts.Roots = extra
-		if _, err := cs.PeerCertificates[0].Verify(opts); err == nil {
-			return nil
-		}
-		return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: sysErr}
-	}
 }
 
 // closeIdler is what http.Client.CloseIdleConnections looks for on a transport.

@@ -273,6 +273,10 @@ func renderCases() map[string]renderCase {
 				sm := r.get("ServiceMonitor", "teams-operator")
 				g.Expect(sm).NotTo(BeNil())
 				g.Expect(sm.GetLabels()).To(HaveKeyWithValue("release", "prometheus"))
+				// The scrape verifies the certificate unless someone chose otherwise (issue 14).
+				g.Expect(sm.Object["spec"]).To(HaveKeyWithValue("endpoints", ConsistOf(HaveKeyWithValue("tlsConfig", Equal(map[string]any{
+					"serverName": "teams-operator-metrics.observability.svc",
+				})))))
 				np := r.get("NetworkPolicy", "teams-operator")
 				g.Expect(np).NotTo(BeNil())
 				g.Expect(np.Object["spec"]).To(And(
