@@ -33,8 +33,8 @@ const targetPermissionRecheck = 5 * time.Minute
 // tables of https://learn.microsoft.com/en-us/graph/api/user-get,
 // https://learn.microsoft.com/en-us/graph/api/team-get-primarychannel and the installedApps list pages.
 const (
-	targetPermUserRead        = "User.Read.All"
-	targetPermChannelRead     = "Channel.ReadBasic.All"
+	targetPermUserRead    = "User.Read.All"
+	targetPermChannelRead = "Channel.ReadBasic.All"
 	// There is no "ReadSelfFor…" application permission: team-list-installedapps and
 	// chat-list-installedapps list ReadFor{Team,Chat}.All, and ReadWriteSelfFor… (which sees
 	// only the app whose webApplicationInfo.id is the caller).
