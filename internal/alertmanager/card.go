@@ -331,7 +331,8 @@ func checkCard(c *teamsv1alpha1.AdaptiveCard) error {
 	case len(c.Actions) > 20:
 		return fmt.Errorf("actions has %d elements, at most 20 are allowed", len(c.Actions))
 	}
-	return delivery.CheckSize(&teamsv1alpha1.ProactiveMessageSpec{AdaptiveCard: c})
+	_, err := delivery.CheckSize(&teamsv1alpha1.ProactiveMessageSpec{AdaptiveCard: c})
+	return err
 }
 
 func raw(v any) *apiextensionsv1.JSON {

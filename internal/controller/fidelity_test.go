@@ -1,10 +1,13 @@
 package controller_test
 
 import (
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/emulator"
@@ -115,5 +118,44 @@ var _ = Describe("Conversation ids and tenants on the wire", func() {
 		}
 		Expect(pmActivity(stored[1])).To(HaveKeyWithValue("conversation",
 			HaveKeyWithValue("tenantId", emulator.DefaultTenantID)))
+	})
+})
+
+var _ = Describe("Message size as Teams counts it", func() {
+	var ns string
+
+	BeforeEach(func() { ns = newNamespace() })
+
+	pmWarnings := func(g Gomega, name string) []string {
+		list := &eventsv1.EventList{}
+		g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		var out []string
+		for _, e := range list.Items {
+			if e.Regarding.Name == name && e.Type == "Warning" {
+				out = append(out, e.Reason)
+			}
+		}
+		return out
+	}
+
+	It("sends 40000 CJK characters (UTF-16), warns above 80 KB, and refuses above 100 KB before any request", func() {
+		chatID := pmPersonalTarget(ns, "user")
+		pmMessage(ns, "cjk", "user", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = strings.Repeat("漢", 40000) })
+		pmMessage(ns, "emoji-large", "user", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = strings.Repeat("😀", 22000) })
+		pmMessage(ns, "emoji-too-large", "user", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = strings.Repeat("😀", 26000) })
+
+		pmEventuallyPhase(ns, "cjk", teamsv1alpha1.PhaseDelivered)
+		pmEventuallyPhase(ns, "emoji-large", teamsv1alpha1.PhaseDelivered)
+		Eventually(func(g Gomega) []string { return pmWarnings(g, "emoji-large") }).WithTimeout(pmTimeout).
+			Should(ContainElement("MessageLarge"))
+		Expect(pmWarnings(Default, "cjk")).NotTo(ContainElement("MessageLarge"), "80 000 bytes is within 80 KB")
+
+		Eventually(func(g Gomega) {
+			ready := pmReady(pmGet(g, ns, "emoji-too-large"))
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Reason).To(Equal(teamsv1alpha1.MessageTooLargeReason))
+			g.Expect(ready.Message).To(ContainSubstring("UTF-16"))
+		}).WithTimeout(pmTimeout).Should(Succeed())
+		Expect(pmLive(chatID)).To(HaveLen(2), "the refused message was never sent")
 	})
 })

@@ -44,7 +44,7 @@ func (r *ProactiveMessageReconciler) edit(ctx context.Context, s *messageScope) 
 		err = cardDropped(msg)
 	}
 	if err == nil {
-		err = delivery.CheckSize(&msg.Spec)
+		_, err = delivery.CheckSize(&msg.Spec)
 	}
 	if err == nil {
 		err = delivery.Validate(&msg.Spec)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -127,7 +128,8 @@ func (r *ProactiveMessageReconciler) validate(_ context.Context, s *messageScope
 	if err := delivery.Validate(spec); err != nil {
 		return s.fail(teamsv1alpha1.InvalidSpecReason, "Invalid spec: "+err.Error())
 	}
-	if err := delivery.CheckSize(spec); err != nil {
+	size, err := delivery.CheckSize(spec)
+	if err != nil {
 		reason := teamsv1alpha1.InvalidSpecReason
 		if errors.Is(err, delivery.ErrTooLarge) {
 			reason = teamsv1alpha1.MessageTooLargeReason
@@ -140,8 +142,17 @@ func (r *ProactiveMessageReconciler) validate(_ context.Context, s *messageScope
 		return s.fail(teamsv1alpha1.InvalidSpecReason, "Invalid content: "+err.Error())
 	}
 	s.activity = activity
+	if size > delivery.WarnActivityBytes && s.msg.Status.Attempts == 0 {
+		// Teams recommends staying under 80 KB "to guarantee successful message delivery".
+		r.Recorder.Eventf(s.msg, nil, corev1.EventTypeWarning, MessageLargeEvent, "Validate",
+			"The message is %d bytes as Teams counts it (UTF-16); above %d, Teams does not guarantee delivery",
+			size, delivery.WarnActivityBytes)
+	}
 	return nil
 }
+
+// MessageLargeEvent is the Warning event of a message above delivery.WarnActivityBytes.
+const MessageLargeEvent = "MessageLarge"
 
 // checkExpiry ends a message that expired before delivery. Expired is terminal and not a
 // success, so it is Stalled: a GitOps waiter stops on it (docs/gitops.md).

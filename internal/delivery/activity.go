@@ -4,19 +4,59 @@
 package delivery
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strings"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/botframework"
 )
 
-// MaxActivityBytes is the largest activity the operator sends. Teams documents about 100 KB
-// per message (reference 3.7) and the emulator enforces 100 KiB of request body; a channel
-// thread wraps the activity in the create-conversation body, so keep 1 KiB for that.
-const MaxActivityBytes = 100*1024 - 1024
+// Teams' bot message size limit "is 100 KB ... an approximate limit because it includes the
+// message itself (text, image links, etc.), @-mentions, and reactions encoded as UTF-16 ...
+// doesn't include base64 encoded image", and "it's recommended to ensure that the size of the
+// message itself is within 80 KB" (https://learn.microsoft.com/microsoftteams/platform/bots/how-to/format-your-bot-messages).
+// Sizes here are TeamsSize: UTF-16 bytes, not UTF-8 bytes of the JSON.
+const (
+	// MaxActivityBytes is the largest activity the operator sends; 1 KiB below 100 KiB leaves
+	// room for the conversation and tenant the send adds (Addressed).
+	MaxActivityBytes = 100*1024 - 1024
+	// WarnActivityBytes is the size above which delivery is not guaranteed (a Warning event).
+	WarnActivityBytes = 80 * 1024
+)
+
+// dataImageRE matches a base64 image, which Teams leaves out of the size.
+var dataImageRE = regexp.MustCompile(`data:image/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/=]*`)
+
+// TeamsSize measures an activity as Teams does: its content (text, card, mentions, all of it as
+// JSON without HTML escaping) encoded as UTF-16, base64 images left out. A CJK character counts
+// 2 bytes (3 in UTF-8), an emoji 4, an ASCII character 2 (1 in UTF-8).
+func TeamsSize(a *botframework.Activity) (int, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(a); err != nil {
+		return 0, fmt.Errorf("encoding the activity: %w", err)
+	}
+	return UTF16Bytes(dataImageRE.ReplaceAllString(strings.TrimSpace(buf.String()), "")), nil
+}
+
+// UTF16Bytes is the length of s encoded as UTF-16.
+func UTF16Bytes(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x10000 {
+			n += 4 // a surrogate pair
+		} else {
+			n += 2
+		}
+	}
+	return n
+}
 
 // BuildActivity turns the content of spec into one activity, so Teams answers with one
 // activity id: text (with its format) or an Adaptive Card as the only attachment, never

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/botframework"
 )
 
 func rawJSON(s string) apiextensionsv1.JSON { return apiextensionsv1.JSON{Raw: []byte(s)} }
@@ -114,6 +115,15 @@ func TestCheckSize(t *testing.T) {
 	}{
 		"longest text the API allows fits": {spec: teamsv1alpha1.ProactiveMessageSpec{Text: strings.Repeat("x", 40000)}},
 		"small card fits":                  {spec: teamsv1alpha1.ProactiveMessageSpec{AdaptiveCard: card("")}},
+		// UTF-16, as Teams counts: a CJK character is 2 bytes (3 in UTF-8), so 40000 of them fit.
+		"40000 CJK characters fit": {spec: teamsv1alpha1.ProactiveMessageSpec{Text: strings.Repeat("漢", 40000)}},
+		// An emoji is 4 bytes in UTF-16: 26000 of them are over 100 KB.
+		"26000 emoji are refused": {spec: teamsv1alpha1.ProactiveMessageSpec{Text: strings.Repeat("😀", 26000)}, tooBig: true},
+		"24000 emoji fit":         {spec: teamsv1alpha1.ProactiveMessageSpec{Text: strings.Repeat("😀", 24000)}},
+		// ASCII doubles in UTF-16: a card of 60000 ASCII characters (60 KB of UTF-8) is 120 KB.
+		"card of 60000 ASCII characters is refused": {spec: teamsv1alpha1.ProactiveMessageSpec{AdaptiveCard: &teamsv1alpha1.AdaptiveCard{
+			Type: "AdaptiveCard", Version: "1.5", Body: []apiextensionsv1.JSON{{Raw: []byte(`{"type":"TextBlock","text":"` +
+				strings.Repeat("a", 60000) + `"}`)}}}}, tooBig: true},
 		"card of 200 long blocks is refused": {
 			spec:   teamsv1alpha1.ProactiveMessageSpec{AdaptiveCard: &teamsv1alpha1.AdaptiveCard{Type: "AdaptiveCard", Version: "1.5", Body: big}},
 			tooBig: true,
@@ -122,7 +132,7 @@ func TestCheckSize(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			err := CheckSize(&tc.spec)
+			_, err := CheckSize(&tc.spec)
 			if !tc.tooBig {
 				g.Expect(err).NotTo(HaveOccurred())
 				return
@@ -140,4 +150,20 @@ func TestHashFollowsContent(t *testing.T) {
 	c, _ := BuildActivity(&teamsv1alpha1.ProactiveMessageSpec{Text: "two"})
 	g.Expect(Hash(a)).To(Equal(Hash(b)))
 	g.Expect(Hash(a)).NotTo(Equal(Hash(c)))
+}
+
+func TestTeamsSizeIsUTF16(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(UTF16Bytes("a")).To(Equal(2))
+	g.Expect(UTF16Bytes("漢")).To(Equal(2))
+	g.Expect(UTF16Bytes("😀")).To(Equal(4))
+	small, err := TeamsSize(&botframework.Activity{Type: "message", Text: "<at>A</at>"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(small).To(Equal(UTF16Bytes(`{"type":"message","text":"<at>A</at>"}`)), "no HTML escaping")
+	withImage, err := TeamsSize(&botframework.Activity{Type: "message", Text: "![x](data:image/png;base64," + strings.Repeat("A", 10000) + ")"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(withImage).To(BeNumerically("<", 200), "base64 images are not counted")
+	n, err := CheckSize(&teamsv1alpha1.ProactiveMessageSpec{Text: strings.Repeat("漢", 41000)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(n).To(BeNumerically(">", WarnActivityBytes), "above the 80 KB Teams recommends")
 }

@@ -31,20 +31,21 @@ func Validate(spec *teamsv1alpha1.ProactiveMessageSpec) error {
 	return nil
 }
 
-// CheckSize builds the activity and refuses one larger than Teams accepts, before any
-// request: Teams would answer 413 anyway.
-func CheckSize(spec *teamsv1alpha1.ProactiveMessageSpec) error {
+// CheckSize builds the activity and refuses one larger than Teams accepts (TeamsSize), before
+// any request: Teams would answer 413 anyway. It returns the size, for the warning above
+// WarnActivityBytes.
+func CheckSize(spec *teamsv1alpha1.ProactiveMessageSpec) (int, error) {
 	a, err := BuildActivity(spec)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	n, err := Size(a)
+	n, err := TeamsSize(a)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if n > MaxActivityBytes {
-		return fmt.Errorf("%w: the message is %d bytes, Teams accepts at most about %d: shorten the text or the card",
-			ErrTooLarge, n, MaxActivityBytes)
+		return n, fmt.Errorf("%w: the message is %d bytes as Teams counts it (UTF-16), Teams accepts at most about %d: "+
+			"shorten the text or the card", ErrTooLarge, n, MaxActivityBytes)
 	}
-	return nil
+	return n, nil
 }

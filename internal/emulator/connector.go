@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -162,17 +163,54 @@ func (d *directory) access(tg *target, bot string) *botErr {
 	return nil
 }
 
-// readBody reads the request body; a payload over MaxMessageBytes is a 413 (reference 3.7).
+// readBody reads the request body, at most maxRequestBytes (413 beyond). The message size
+// rule itself is checkSize's, on the activity.
 func (e *Emulator) readBody(r *http.Request) ([]byte, *botErr) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
 	if err != nil {
 		return nil, &botErr{status: http.StatusBadRequest, code: codeBadArgument, msg: "Unable to read the request body."}
 	}
-	if len(b) > e.opts.MaxMessageBytes {
-		return nil, &botErr{status: http.StatusRequestEntityTooLarge, code: "MessageSizeTooBig",
-			msg: fmt.Sprintf("Message size too big: %d bytes, the limit is %d.", len(b), e.opts.MaxMessageBytes)}
+	if len(b) > maxRequestBytes {
+		return nil, tooBig(len(b), maxRequestBytes)
 	}
 	return b, nil
+}
+
+func tooBig(n, limit int) *botErr {
+	return &botErr{status: http.StatusRequestEntityTooLarge, code: "MessageSizeTooBig",
+		msg: fmt.Sprintf("Message size too big: %d bytes, the limit is %d.", n, limit)}
+}
+
+// dataImageRE matches a base64 image, which Teams leaves out of the size.
+var dataImageRE = regexp.MustCompile(`data:image/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/=]*`)
+
+// checkSize applies Teams' message size rule to an activity: about 100 KB of "the message
+// itself (text, image links, etc.), @-mentions, and reactions encoded as UTF-16", base64 images
+// excluded; over it, 413 MessageSizeTooBig
+// (https://learn.microsoft.com/microsoftteams/platform/bots/how-to/format-your-bot-messages).
+// The activity is measured decoded (no JSON escapes), as UTF-16 code units times two.
+func (e *Emulator) checkSize(raw json.RawMessage) *botErr {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil // parseActivity reports it
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil
+	}
+	n := 0
+	for _, r := range dataImageRE.ReplaceAllString(strings.TrimSpace(buf.String()), "") {
+		n += 2
+		if r >= 0x10000 {
+			n += 2 // a surrogate pair
+		}
+	}
+	if n > e.opts.MaxMessageBytes {
+		return tooBig(n, e.opts.MaxMessageBytes)
+	}
+	return nil
 }
 
 // parsedActivity is an outgoing activity, checked.
@@ -368,6 +406,9 @@ func (e *Emulator) createChannelThread(w http.ResponseWriter, b *botCall, p *con
 		return
 	}
 	act, be := parseActivity(p.Activity)
+	if be == nil {
+		be = e.checkSize(p.Activity)
+	}
 	if be != nil {
 		be.write(w)
 		return
@@ -426,7 +467,10 @@ func (e *Emulator) createPersonal(w http.ResponseWriter, b *botCall, p *conversa
 	var act *parsedActivity
 	if len(p.Activity) > 0 && string(p.Activity) != jsonNull {
 		var be *botErr
-		if act, be = parseActivity(p.Activity); be != nil {
+		if act, be = parseActivity(p.Activity); be == nil {
+			be = e.checkSize(p.Activity)
+		}
+		if be != nil {
 			be.write(w)
 			return
 		}
@@ -543,6 +587,9 @@ func (e *Emulator) sendActivity(w http.ResponseWriter, r *http.Request, b *botCa
 		return
 	}
 	act, be := parseActivity(body)
+	if be == nil {
+		be = e.checkSize(body)
+	}
 	if be != nil {
 		be.write(w)
 		return
@@ -652,6 +699,9 @@ func (e *Emulator) updateActivity(w http.ResponseWriter, r *http.Request, b *bot
 		return
 	}
 	act, be := parseActivity(body)
+	if be == nil {
+		be = e.checkSize(body)
+	}
 	if be != nil {
 		be.write(w)
 		return

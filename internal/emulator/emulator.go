@@ -47,7 +47,8 @@ type Options struct {
 	ConversationLimits []Limit
 	// GraphRPS is the Graph limit per app per tenant, per second (default 0: unlimited).
 	GraphRPS int
-	// MaxMessageBytes is the largest activity payload the Connector accepts (default 102400).
+	// MaxMessageBytes is the largest activity the Connector accepts, measured as Teams does:
+	// UTF-16 bytes of the activity, base64 images left out (default 102400).
 	MaxMessageBytes int
 	// TokenLifetime is the lifetime of issued tokens (default 3599s).
 	TokenLifetime time.Duration

@@ -4,6 +4,7 @@ package emulator
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -124,4 +125,27 @@ func TestConnectorRecordsMissingTenant(t *testing.T) {
 	g.Expect(acts).To(HaveLen(2))
 	g.Expect(acts[0].MissingTenant).To(ConsistOf("conversation.tenantId", "channelData.tenant.id"))
 	g.Expect(acts[1].MissingTenant).To(BeEmpty())
+}
+
+// Teams counts a message's size in UTF-16, base64 images left out, and answers 413
+// MessageSizeTooBig above about 100 KB (format-your-bot-messages).
+func TestConnectorMessageSizeIsUTF16(t *testing.T) {
+	v := newEnv(t, Options{})
+	g := NewWithT(t)
+	v.install(ScopeChat, DefaultGroupChatID)
+	tok := v.botToken()
+	send := func(s string) *resp { return v.do("POST", conv(DefaultGroupChatID), tok, text(s)) }
+	// 45000 CJK characters: 135 KB of UTF-8, 90 KB of UTF-16.
+	g.Expect(send(strings.Repeat("漢", 45000)).status).To(Equal(http.StatusCreated))
+	// 52000 CJK characters: 104 KB of UTF-16.
+	r := send(strings.Repeat("漢", 52000))
+	g.Expect(r.status).To(Equal(http.StatusRequestEntityTooLarge))
+	g.Expect(r.str("error", "code")).To(Equal("MessageSizeTooBig"))
+	// Emoji are 4 bytes either way: 25000 fit, 26000 do not.
+	g.Expect(send(strings.Repeat("😀", 25000)).status).To(Equal(http.StatusCreated))
+	g.Expect(send(strings.Repeat("😀", 26000)).status).To(Equal(http.StatusRequestEntityTooLarge))
+	// ASCII doubles: 60000 characters are 60 KB of UTF-8 but 120 KB of UTF-16.
+	g.Expect(send(strings.Repeat("a", 60000)).status).To(Equal(http.StatusRequestEntityTooLarge))
+	// A base64 image is not counted.
+	g.Expect(send("![x](data:image/png;base64," + strings.Repeat("A", 200000) + ")").status).To(Equal(http.StatusCreated))
 }
