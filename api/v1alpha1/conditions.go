@@ -61,6 +61,10 @@ const (
 	// UntrustedAnnotationsReason: restored activity-id/conversation-id annotations without a valid
 	// delivery proof were ignored: they may name another object's Teams message.
 	UntrustedAnnotationsReason = "UntrustedAnnotations"
+
+	// NotSupportedInCloudReason: the configured national cloud lacks a call the object needs
+	// (Microsoft Teams API implementation differences in national clouds); refused before any call.
+	NotSupportedInCloudReason = "NotSupportedInCloud"
 )
 
 // Finalizer and annotation names.

@@ -41,6 +41,7 @@ type config struct {
 	appRPS          int
 	graphRPS        int
 	maxMessageBytes int
+	cloud           string
 	tokenLifetime   time.Duration
 	latency         time.Duration
 	convLimits      string
@@ -76,6 +77,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.insecureHTTP, "insecure-http", false, "serve plain HTTP instead of HTTPS (curl debugging only)")
 	fs.IntVar(&c.appRPS, "app-rps", 50, "Connector requests per second per app per tenant")
 	fs.IntVar(&c.graphRPS, "graph-rps", 0, "Graph requests per second per app per tenant (0: unlimited)")
+	fs.StringVar(&c.cloud, "cloud", "Public",
+		"national cloud to play: Public, USGovGCC, USGovGCCHigh, USGovDoD or China; Graph refuses what it lacks")
 	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", 102400,
 		"largest activity payload in bytes; above it the Connector answers 413 MessageSizeTooBig")
 	fs.DurationVar(&c.tokenLifetime, "token-lifetime", 3599*time.Second, "lifetime of issued access tokens")
@@ -130,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	e, err := emulator.New(seed, emulator.Options{
-		AppRPS: c.appRPS, GraphRPS: c.graphRPS, MaxMessageBytes: c.maxMessageBytes, TokenLifetime: c.tokenLifetime,
+		AppRPS: c.appRPS, GraphRPS: c.graphRPS, MaxMessageBytes: c.maxMessageBytes, TokenLifetime: c.tokenLifetime, Cloud: c.cloud,
 		Latency: c.latency, ConversationLimits: limits, Logger: log,
 	})
 	if err != nil {

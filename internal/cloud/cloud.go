@@ -30,6 +30,8 @@ const (
 
 // Endpoints are the hosts and token scopes the operator uses in one cloud.
 type Endpoints struct {
+	// Name is the cloud (Lookup sets it); empty is Public.
+	Name Name
 	// AuthorityHost is the Entra login host, "https://host/" (always one trailing
 	// slash, never a path): tokens come from {AuthorityHost}{tenant}/oauth2/v2.0/token.
 	AuthorityHost string
@@ -103,6 +105,24 @@ var clouds = map[Name]Endpoints{
 	},
 }
 
+// AppInstallationUnsupported says why the cloud's Graph cannot manage Teams app installations
+// of a scope ("team", "user" or "chat") in application context, "" when it can. Source:
+// "Microsoft Teams API implementation differences in national clouds"
+// (https://learn.microsoft.com/graph/teamwork-national-cloud-differences): in GCC High and DoD,
+// list/install/get/upgrade/uninstall app for user and get chat between user and app are "not
+// supported in application context"; in China, "APIs that manage app installations aren't
+// supported in any scope". Reading the app catalog is supported everywhere.
+func (e Endpoints) AppInstallationUnsupported(scope string) string {
+	switch {
+	case e.Name == China:
+		return "Microsoft Graph in China (21Vianet) supports no API that manages Teams app installations"
+	case (e.Name == USGovGCCHigh || e.Name == USGovDoD) && scope == "user":
+		return fmt.Sprintf("Microsoft Graph in %s does not support installing, listing or upgrading apps for a user, or "+
+			"getting the chat between a user and the app, in application context", e.Name)
+	}
+	return ""
+}
+
 // Names lists the valid cloud names in flag-documentation order.
 func Names() []Name {
 	return []Name{Public, USGovGCC, USGovGCCHigh, USGovDoD, China}
@@ -115,7 +135,9 @@ var ErrUnknownCloud = errors.New("unknown cloud")
 func Lookup(name Name) (Endpoints, error) {
 	for _, n := range Names() {
 		if strings.EqualFold(string(n), string(name)) {
-			return clouds[n].clone(), nil
+			e := clouds[n].clone()
+			e.Name = n
+			return e, nil
 		}
 	}
 	valid := make([]string, 0, len(clouds))

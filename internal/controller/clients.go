@@ -32,6 +32,8 @@ type Clients struct {
 	Policy *botframework.ServiceURLPolicy
 	// DefaultServiceURL is the cloud's (or --bot-service-url's) Connector base URL.
 	DefaultServiceURL string
+	// Cloud is the national cloud's endpoints, for what its Graph lacks.
+	Cloud cloud.Endpoints
 }
 
 // ClientFactory returns the clients for the credentials an object names: a Secret in the
@@ -215,6 +217,6 @@ func (f *SecretClientFactory) build(secret *corev1.Secret) (*Clients, error) {
 	}
 	return &Clients{
 		Graph: g, Bot: bot, TenantID: creds.TenantID, AppID: creds.ClientID,
-		Policy: f.Policy, DefaultServiceURL: f.Endpoints.DefaultServiceURL,
+		Policy: f.Policy, DefaultServiceURL: f.Endpoints.DefaultServiceURL, Cloud: f.Endpoints,
 	}, nil
 }

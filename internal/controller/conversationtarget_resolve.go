@@ -170,7 +170,22 @@ func targetUserName(u *teamsv1alpha1.UserTarget) string {
 
 // resolveChannel takes the channel id (the General channel's when none is given) as the
 // conversation: every message starts a new thread there.
+// cloudSupports refuses, before any call, a target whose check the configured cloud's Graph
+// cannot make: a channel or chat target lists the installed apps of the team or chat.
+func cloudSupports(s *targetScope, scope, what string) error {
+	why := s.clients.Cloud.AppInstallationUnsupported(scope)
+	if why == "" {
+		return nil
+	}
+	return outcome.Stall(teamsv1alpha1.NotSupportedInCloudReason, fmt.Sprintf("%s (Microsoft Teams API implementation "+
+		"differences in national clouds), so the operator cannot check that the bot is in the %s: install the app there "+
+		"in Teams and use spec.conversation with the %s id instead", why, scope, what))
+}
+
 func (r *ConversationTargetReconciler) resolveChannel(ctx context.Context, s *targetScope) error {
+	if err := cloudSupports(s, "team", "channel"); err != nil {
+		return err
+	}
 	ch := s.target.Spec.Channel
 	channelID := ch.ChannelID
 	if channelID == "" {
@@ -207,6 +222,9 @@ func targetTeamNotFound(teamID, tenantID string) string {
 
 // resolveChat checks the bot is in the group chat; the chat id is the conversation id.
 func (r *ConversationTargetReconciler) resolveChat(ctx context.Context, s *targetScope) error {
+	if err := cloudSupports(s, "chat", "chat"); err != nil {
+		return err
+	}
 	chatID := s.target.Spec.Chat.ID
 	installed, err := r.botInstalled(ctx, s, graph.Scope{Kind: graph.ScopeChat, ID: chatID})
 	if msapi.IsNotFound(err) {

@@ -41,7 +41,24 @@ func (r *TeamsAppInstallationReconciler) connect(ctx context.Context, s *taiScop
 		return err
 	}
 	s.clients = clients
-	return nil
+	return taiCloudSupports(s)
+}
+
+// taiCloudSupports refuses, before any call, an installation the configured cloud's Graph cannot
+// manage (cloud.Endpoints.AppInstallationUnsupported), naming what to do instead.
+func taiCloudSupports(s *taiScope) error {
+	why := s.clients.Cloud.AppInstallationUnsupported(string(taiScopeKind(s.obj)))
+	if why == "" || !s.obj.DeletionTimestamp.IsZero() {
+		return nil
+	}
+	instead := "install the app for users with a Teams app setup policy (or let them add it), and use a " +
+		"ConversationTarget with spec.user: it creates the 1:1 chat through the Bot Framework"
+	if s.obj.Spec.Scope.User == nil {
+		instead = "install the app in Teams (admin center or client), and use a ConversationTarget with " +
+			"spec.conversation (the id of an inbound activity's conversation) or spec.user"
+	}
+	return outcome.Stall(teamsv1alpha1.NotSupportedInCloudReason, fmt.Sprintf(
+		"%s (Microsoft Teams API implementation differences in national clouds): %s", why, instead))
 }
 
 // resolveApp finds the app in the organization's catalog and records its catalog id.

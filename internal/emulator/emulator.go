@@ -60,6 +60,9 @@ type Options struct {
 	JournalSize int
 	// Logger, when set, gets one line per request (method, path, status, duration).
 	Logger *slog.Logger
+	// Cloud is the national cloud the emulator plays: Public (default), USGovGCC, USGovGCCHigh,
+	// USGovDoD or China. Graph then refuses what that cloud lacks (cloudRefusal).
+	Cloud string
 }
 
 // DefaultConversationLimits are the Teams per-conversation limits (reference 3.8).

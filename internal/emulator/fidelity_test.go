@@ -149,3 +149,33 @@ func TestConnectorMessageSizeIsUTF16(t *testing.T) {
 	// A base64 image is not counted.
 	g.Expect(send("![x](data:image/png;base64," + strings.Repeat("A", 200000) + ")").status).To(Equal(http.StatusCreated))
 }
+
+// An emulator started with a cloud refuses what that cloud's Graph lacks in application context
+// (teamwork-national-cloud-differences).
+func TestGraphNationalCloudRefusals(t *testing.T) {
+	user := "/v1.0/users/" + DefaultUserAdeleID + "/teamwork/installedApps"
+	team := "/v1.0/teams/" + DefaultTeamID + "/installedApps"
+	chat := "/v1.0/chats/" + DefaultGroupChatID + "/installedApps"
+	catalog := "/v1.0/appCatalogs/teamsApps"
+	for cloud, refused := range map[string][]bool{ // user, team, chat, catalog
+		"Public":       {false, false, false, false},
+		"USGovGCCHigh": {true, false, false, false},
+		"USGovDoD":     {true, false, false, false},
+		"China":        {true, true, true, false},
+	} {
+		t.Run(cloud, func(t *testing.T) {
+			v := newEnv(t, Options{Cloud: cloud})
+			g := NewWithT(t)
+			tok := v.graphToken()
+			for i, path := range []string{user, team, chat, catalog} {
+				r := v.do("GET", path, tok, nil)
+				if refused[i] {
+					g.Expect(r.status).To(Equal(http.StatusBadRequest), path)
+					g.Expect(r.str("error", "message")).To(ContainSubstring("not supported"))
+				} else {
+					g.Expect(r.status).To(Equal(http.StatusOK), path+" "+string(r.raw))
+				}
+			}
+		})
+	}
+}

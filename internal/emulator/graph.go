@@ -40,6 +40,11 @@ func (e *Emulator) graph(pattern string, name opFunc, h graphHandler) {
 			}
 			info := infoFrom(r)
 			info.clientID, info.tenantID = c.AppID, c.Tid
+			if msg := cloudRefusal(e.opts.Cloud, path); msg != "" {
+				// Graph's answer to a call its cloud lacks is undocumented; a 400 names it.
+				e.graphError(w, r, http.StatusBadRequest, "BadRequest", msg, nil)
+				return
+			}
 			if e.opts.GraphRPS > 0 {
 				lim := []Limit{{Count: e.opts.GraphRPS, Window: time.Second}}
 				if wait := e.world().graphLim.get(key(c.AppID)+"|"+key(c.Tid)).admit(e.now(), lim); wait > 0 {
@@ -52,6 +57,23 @@ func (e *Emulator) graph(pattern string, name opFunc, h graphHandler) {
 			h(w, r, &graphCall{claims: c, ver: ver, base: baseURL(r) + "/" + ver})
 		})
 	}
+}
+
+// cloudRefusal says why the cloud's Graph lacks a route in application context, "" when it has
+// it. "Microsoft Teams API implementation differences in national clouds"
+// (https://learn.microsoft.com/graph/teamwork-national-cloud-differences): in GCC High and DoD the
+// user-scope app installation calls and the chat between user and app are not supported in
+// application context; in China no API manages app installations, in any scope.
+func cloudRefusal(cloud, route string) string {
+	installs := strings.Contains(route, "/installedApps")
+	switch {
+	case strings.EqualFold(cloud, "China") && installs:
+		return "APIs that manage app installations are not supported in this national cloud."
+	case (strings.EqualFold(cloud, "USGovGCCHigh") || strings.EqualFold(cloud, "USGovDoD")) && installs &&
+		strings.HasPrefix(route, "/users/"):
+		return "This API is not supported in application context in the GCC High and DoD environments."
+	}
+	return ""
 }
 
 func (e *Emulator) graphRoutes() {
