@@ -133,7 +133,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	e, err := emulator.New(seed, emulator.Options{
-		AppRPS: c.appRPS, GraphRPS: c.graphRPS, MaxMessageBytes: c.maxMessageBytes, TokenLifetime: c.tokenLifetime, Cloud: c.cloud,
+		AppRPS: c.appRPS, GraphRPS: c.graphRPS, MaxMessageBytes: c.maxMessageBytes, TokenLifetime: c.tokenLifetime,
+		Cloud:   c.cloud,
 		Latency: c.latency, ConversationLimits: limits, Logger: log,
 	})
 	if err != nil {

@@ -339,7 +339,7 @@ func (d *directory) mergeTenant(ts *TenantSeed, now time.Time) {
 			app.DistributionMethod = distOrganization
 		}
 		if app.Version == "" {
-			app.Version = "1.0.0"
+			app.Version = defaultAppVersion
 		}
 		t.catalog[key(c.ID)] = app
 		if c.ExternalID != "" {

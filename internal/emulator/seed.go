@@ -204,27 +204,35 @@ const (
 	DefaultNotifierTeamsAppName     = "Teams Operator Notifier"
 )
 
+// Graph application permissions both default bots hold, and the default app version.
+const (
+	roleAppCatalogRead = "AppCatalog.Read.All"
+	roleUserRead       = "User.Read.All"
+	roleChannelRead    = "Channel.ReadBasic.All"
+	defaultAppVersion  = "1.0.0"
+)
+
 // DefaultNotifierGraphRoles are the broader application permissions an app without
 // webApplicationInfo needs (reference 1.4): the non-Self installation permissions.
 var DefaultNotifierGraphRoles = []string{
-	"AppCatalog.Read.All",
+	roleAppCatalogRead,
 	"TeamsAppInstallation.ReadWriteForTeam.All",
 	"TeamsAppInstallation.ReadWriteForUser.All",
 	"TeamsAppInstallation.ReadWriteForChat.All",
-	"User.Read.All",
-	"Channel.ReadBasic.All",
+	roleUserRead,
+	roleChannelRead,
 }
 
 // DefaultGraphRoles are the application permissions the default bot app holds in the default
 // tenant: everything the operator calls, with the "Self" installation permissions (its Teams
 // app's webApplicationInfo.id is the bot app).
 var DefaultGraphRoles = []string{
-	"AppCatalog.Read.All",
+	roleAppCatalogRead,
 	"TeamsAppInstallation.ReadWriteSelfForTeam.All",
 	"TeamsAppInstallation.ReadWriteSelfForUser.All",
 	"TeamsAppInstallation.ReadWriteSelfForChat.All",
-	"User.Read.All",
-	"Channel.ReadBasic.All",
+	roleUserRead,
+	roleChannelRead,
 }
 
 // DefaultSeed is a small demo tenant: one single-tenant bot app (secret, certificate and federated
@@ -264,7 +272,7 @@ func DefaultSeed() *Seed {
 			ExternalID:           DefaultTeamsAppExternalID,
 			DisplayName:          DefaultTeamsAppName,
 			DistributionMethod:   distOrganization,
-			Version:              "1.0.0",
+			Version:              defaultAppVersion,
 			BotID:                DefaultBotAppID,
 			WebApplicationInfoID: DefaultBotAppID,
 		}, {
@@ -272,7 +280,7 @@ func DefaultSeed() *Seed {
 			ExternalID:         DefaultNotifierTeamsAppExternal,
 			DisplayName:        DefaultNotifierTeamsAppName,
 			DistributionMethod: distOrganization,
-			Version:            "1.0.0",
+			Version:            defaultAppVersion,
 			BotID:              DefaultNotifierAppID,
 		}},
 		Users: []UserSeed{
