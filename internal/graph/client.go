@@ -142,20 +142,6 @@ func (c *Client) ListInstalledApps(ctx context.Context, scope Scope, teamsAppID 
 	return list[Installation](ctx, c, "listInstalledApps", c.base+path+"?"+query(opts...))
 }
 
-// GetInstalledApp implements Interface.
-func (c *Client) GetInstalledApp(ctx context.Context, scope Scope, installationID string) (Installation, error) {
-	path, err := scope.installationPath(installationID)
-	if err != nil {
-		return Installation{}, err
-	}
-	var inst Installation
-	u := c.base + path + "?" + query([2]string{paramExpand, expandInstallation})
-	if err := c.do(ctx, "getInstalledApp", http.MethodGet, u, nil, &inst); err != nil {
-		return Installation{}, err
-	}
-	return inst, requireID("getInstalledApp", inst.ID)
-}
-
 // GetConsentedPermissions implements Interface. Graph returns
 // consentedPermissionSet only when selected: see the example "get the names of
 // the RSC permissions consented" of

@@ -85,14 +85,6 @@ func TestRequests(t *testing.T) {
 			uri:    "/teams/team-1/installedApps/aW5zdA==?$select=consentedPermissionSet%2Cid",
 			op:     "getConsentedPermissions",
 		},
-		"get installed app in a chat": {
-			respond: reply(200, installationJSON),
-			call:    func(c *Client) (any, error) { return c.GetInstalledApp(context.Background(), chat, "aW5zdA==") },
-			want:    wantInstallation,
-			method:  "GET",
-			uri:     "/chats/19:abc@thread.v2/installedApps/aW5zdA==?$expand=teamsApp%2CteamsAppDefinition%28%24expand%3Dbot%29",
-			op:      "getInstalledApp",
-		},
 		"install in a team (200, empty body)": {
 			respond: reply(200, ""),
 			call:    func(c *Client) (any, error) { return nil, c.InstallApp(context.Background(), team, "app-1", nil) },
@@ -333,8 +325,7 @@ func TestRefusedBeforeAnyRequest(t *testing.T) {
 			return err
 		},
 		"empty installation": func(c *Client) error {
-			_, err := c.GetInstalledApp(context.Background(), Scope{Kind: ScopeTeam, ID: "t"}, "")
-			return err
+			return c.UninstallApp(context.Background(), Scope{Kind: ScopeTeam, ID: "t"}, "")
 		},
 		"dot installation": func(c *Client) error {
 			return c.UninstallApp(context.Background(), Scope{Kind: ScopeTeam, ID: "t"}, ".")

@@ -161,15 +161,12 @@ func TestEmulatorInstallLifecycle(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(all).To(ContainElement(inst))
 
-			got, err := c.GetInstalledApp(ctx, tc.observe, inst.ID)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(got).To(Equal(inst))
-
 			g.Expect(c.UpgradeApp(ctx, tc.observe, inst.ID, nil)).To(Succeed())
 			g.Expect(c.UninstallApp(ctx, tc.observe, inst.ID)).To(Succeed())
 
-			_, err = c.GetInstalledApp(ctx, tc.observe, inst.ID)
-			g.Expect(msapi.IsNotFound(err)).To(BeTrue(), "error %v", err)
+			found, err = c.ListInstalledApps(ctx, tc.observe, emulator.DefaultTeamsAppID)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(found).To(BeEmpty(), "the uninstalled app is gone")
 			err = c.UninstallApp(ctx, tc.observe, inst.ID)
 			g.Expect(msapi.IsNotFound(err)).To(BeTrue(), "a second uninstall is a 404: %v", err)
 

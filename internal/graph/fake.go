@@ -16,7 +16,6 @@ type Fake struct {
 	GetCatalogAppFunc               func(ctx context.Context, teamsAppID string) (TeamsApp, error)
 	FindCatalogAppsByExternalIDFunc func(ctx context.Context, externalID string) ([]TeamsApp, error)
 	ListInstalledAppsFunc           func(ctx context.Context, scope Scope, teamsAppID string) ([]Installation, error)
-	GetInstalledAppFunc             func(ctx context.Context, scope Scope, installationID string) (Installation, error)
 	GetConsentedPermissionsFunc     func(ctx context.Context, scope Scope, installationID string) ([]ResourceSpecificPermission, error)
 	InstallAppFunc                  func(ctx context.Context, scope Scope, teamsAppID string, perms []ResourceSpecificPermission) error
 	UpgradeAppFunc                  func(ctx context.Context, scope Scope, installationID string, perms []ResourceSpecificPermission) error
@@ -54,14 +53,6 @@ func (f *Fake) ListInstalledApps(ctx context.Context, scope Scope, teamsAppID st
 		return nil, notImplemented("ListInstalledApps")
 	}
 	return f.ListInstalledAppsFunc(ctx, scope, teamsAppID)
-}
-
-// GetInstalledApp implements Interface.
-func (f *Fake) GetInstalledApp(ctx context.Context, scope Scope, installationID string) (Installation, error) {
-	if f.GetInstalledAppFunc == nil {
-		return Installation{}, notImplemented("GetInstalledApp")
-	}
-	return f.GetInstalledAppFunc(ctx, scope, installationID)
 }
 
 // GetConsentedPermissions implements Interface.

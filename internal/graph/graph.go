@@ -24,8 +24,6 @@ type Interface interface {
 	// ListInstalledApps returns the installations of teamsAppID in the scope
 	// (all installations when teamsAppID is empty), following pagination.
 	ListInstalledApps(ctx context.Context, scope Scope, teamsAppID string) ([]Installation, error)
-	// GetInstalledApp returns one installation by its installation id.
-	GetInstalledApp(ctx context.Context, scope Scope, installationID string) (Installation, error)
 	// GetConsentedPermissions returns the RSC permissions consented for an
 	// installation. Graph returns consentedPermissionSet only when it is
 	// selected ($select=consentedPermissionSet,id), so the other reads never
