@@ -33,6 +33,9 @@ func main() {
 	}
 }
 
+// maxGeneratedUsers bounds --users (each user costs about a kilobyte).
+const maxGeneratedUsers = 1_000_000
+
 type config struct {
 	listen          string
 	seed            string
@@ -46,6 +49,7 @@ type config struct {
 	latency         time.Duration
 	convLimits      string
 	readyFile       string
+	users           int
 }
 
 const usageHeader = `teams-emulator: an in-memory Microsoft Teams, Graph and Entra endpoint for teams-operator tests.
@@ -86,6 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.convLimits, "conversation-limits", "7/1s,8/2s,60/30s,1800/1h",
 		"per-bot per-conversation limits for sends and creates, COUNT/WINDOW,...")
 	fs.StringVar(&c.readyFile, "ready-file", "", "write the base URL to this file once listening")
+	fs.IntVar(&c.users, "users", 0, "generate a large tenant: the demo tenant plus this many users, a team "+
+		"and nested groups with them, some users blocking the bot or lacking its app (docs/emulator.md); not with --seed")
 	fs.Usage = func() {
 		_, _ = fmt.Fprint(fs.Output(), usageHeader)
 		fs.PrintDefaults()
@@ -126,6 +132,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	seed := emulator.DefaultSeed()
+	switch {
+	case c.users < 0 || c.users > maxGeneratedUsers:
+		return fmt.Errorf("--users must be between 0 and %d", maxGeneratedUsers)
+	case c.users > 0 && c.seed != "":
+		return errors.New("--users and --seed cannot be combined")
+	case c.users > 0:
+		seed = emulator.GenerateSeed(emulator.GenerateOptions{Users: c.users})
+	}
 	if c.seed != "" {
 		if seed, err = emulator.LoadSeed(c.seed); err != nil {
 			return err

@@ -45,6 +45,7 @@ type tenant struct {
 	usersByUPN       map[string]*user
 	teams            map[string]*team
 	chats            map[string]*chat
+	groups           map[string]*group
 }
 
 type tenantApp struct {
@@ -90,6 +91,10 @@ type team struct {
 	members     map[string]*user
 	installs    map[string]*installation
 	created     time.Time
+	// guests are the members who are guests; roster is every member, sorted by id, for
+	// paging (audience.go).
+	guests map[string]bool
+	roster []*user
 }
 
 type channel struct {
@@ -281,6 +286,7 @@ func (d *directory) checkReferences(s *Seed) error {
 				add("team %s already exists in tenant %s", tm.ID, ex.tenantID)
 			}
 		}
+		errs = append(errs, checkGroups(ts, existing, users)...)
 		for _, c := range ts.Chats {
 			apps("chat "+c.ID, c.InstalledApps)
 			members("chat "+c.ID, c.Members)
@@ -315,7 +321,7 @@ func (d *directory) mergeTenant(ts *TenantSeed, now time.Time) {
 		t = &tenant{
 			id: ts.ID, apps: map[string]*tenantApp{}, catalog: map[string]*catalogApp{},
 			catalogByExt: map[string]*catalogApp{}, users: map[string]*user{}, usersByUPN: map[string]*user{},
-			teams: map[string]*team{}, chats: map[string]*chat{},
+			teams: map[string]*team{}, chats: map[string]*chat{}, groups: map[string]*group{},
 		}
 		d.tenants[key(ts.ID)] = t
 	}
@@ -352,6 +358,7 @@ func (d *directory) mergeTenant(ts *TenantSeed, now time.Time) {
 	for _, tm := range ts.Teams {
 		d.mergeTeam(t, tm, now)
 	}
+	mergeGroups(t, ts.Groups)
 	for _, cs := range ts.Chats {
 		c := t.chats[key(cs.ID)]
 		if c == nil {
@@ -468,6 +475,7 @@ func (d *directory) mergeTeam(t *tenant, ts TeamSeed, now time.Time) {
 	for _, a := range ts.InstalledApps {
 		t.install(tm.installs, ScopeTeam, tm.id, a, nil)
 	}
+	tm.setRoster(ts.Guests)
 }
 
 // install adds an installation at the catalog app's current version; it reports false if the app

@@ -14,6 +14,7 @@ func (e *Emulator) routes() {
 	e.handle("GET /common/discovery/instance", apiEntra, op("instanceDiscovery"), e.handleInstanceDiscovery)
 	e.graphRoutes()
 	e.connectorRoutes()
+	e.audienceRoutes()
 	e.controlRoutes()
 	e.mux.HandleFunc("/", e.notFoundRoute)
 }

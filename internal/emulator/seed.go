@@ -36,6 +36,8 @@ type TenantSeed struct {
 	Users   []UserSeed       `json:"users,omitempty"`
 	Teams   []TeamSeed       `json:"teams,omitempty"`
 	Chats   []ChatSeed       `json:"chats,omitempty"`
+	// Groups are Entra groups (audience.go): users and nested groups.
+	Groups []GroupSeed `json:"groups,omitempty"`
 }
 
 // AppSeed is an Entra app registration. The credentials of an app listed in several tenants are
@@ -128,6 +130,8 @@ type TeamSeed struct {
 	Channels []ChannelSeed `json:"channels,omitempty"`
 	// Members are user ids.
 	Members []string `json:"members,omitempty"`
+	// Guests are the members (user ids, also listed in Members) who are guests in the team.
+	Guests []string `json:"guests,omitempty"`
 	// InstalledApps are catalog ids installed in the team.
 	InstalledApps []string `json:"installedApps,omitempty"`
 }
@@ -233,6 +237,8 @@ var DefaultGraphRoles = []string{
 	"TeamsAppInstallation.ReadWriteSelfForChat.All",
 	roleUserRead,
 	roleChannelRead,
+	roleTeamMemberRead,
+	roleGroupMemberRead,
 }
 
 // DefaultSeed is a small demo tenant: one single-tenant bot app (secret, certificate and federated
@@ -373,6 +379,7 @@ func (s *Seed) validateShape() error {
 		c.catalog(t)
 		c.users(t)
 		c.teams(t)
+		c.groups(t)
 		for _, ch := range t.Chats {
 			if !groupChatIDRE.MatchString(ch.ID) {
 				c.add("tenant %s: chat id %q is not 19:…@thread.v2", t.ID, ch.ID)
