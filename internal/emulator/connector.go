@@ -97,6 +97,7 @@ func conversationNotFound(id string) *botErr {
 }
 
 // blockedBody is the odd 403 Teams answers when the user blocked or removed the bot (reference 3.6).
+// https://learn.microsoft.com/microsoftteams/platform/bots/how-to/conversations/send-proactive-messages
 var blockedBody = []byte(`{"errorCode":209,"message":"{\r\n  \"subCode\": \"MessageWritesBlocked\",\r\n  ` +
 	`\"details\": \"Thread is blocked from message writes.\",\r\n  \"errorCode\": null,\r\n  \"errorSubCode\": null\r\n}"}`)
 
@@ -142,6 +143,7 @@ func personalTarget(d *directory, id, b, u, bot string, threaded bool) (*target,
 }
 
 // access applies the roster rules to a write into an existing conversation. Caller holds d.mu.
+// Codes: https://learn.microsoft.com/microsoftteams/platform/bots/how-to/conversations/conversation-messages#status-codes-from-bot-conversational-apis
 func (d *directory) access(tg *target, bot string) *botErr {
 	t := d.tenants[key(tg.tenantID)]
 	switch tg.kind {
@@ -325,6 +327,7 @@ func writeThrottled(w http.ResponseWriter, wait time.Duration) {
 }
 
 // admitApp applies the per-app-per-tenant limit (all Connector calls).
+// https://learn.microsoft.com/microsoftteams/platform/bots/how-to/rate-limit
 func (e *Emulator) admitApp(w *world, bot, tenantID string) time.Duration {
 	return w.appLimit.get(bot+"|"+key(tenantID)).admit(e.now(), []Limit{{Count: e.opts.AppRPS, Window: time.Second}})
 }
@@ -641,7 +644,9 @@ func (e *Emulator) sendActivity(w http.ResponseWriter, r *http.Request, b *botCa
 	}
 	ids := e.store(wd, tg, b, act, convID, operation, replyTo)
 	if len(ids) > 1 {
-		writeJSON(w, http.StatusCreated, map[string]any{}) // message splitting: no id (reference 3.4)
+		// Message splitting: no id (reference 3.4;
+		// https://learn.microsoft.com/microsoftteams/platform/bots/how-to/conversations/conversation-messages).
+		writeJSON(w, http.StatusCreated, map[string]any{})
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"id": ids[0]})

@@ -65,7 +65,8 @@ type Options struct {
 	Cloud string
 }
 
-// DefaultConversationLimits are the Teams per-conversation limits (reference 3.8).
+// DefaultConversationLimits are the Teams per-conversation limits (reference 3.8;
+// https://learn.microsoft.com/microsoftteams/platform/bots/how-to/rate-limit).
 var DefaultConversationLimits = []Limit{
 	{Count: 7, Window: time.Second},
 	{Count: 8, Window: 2 * time.Second},

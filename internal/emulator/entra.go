@@ -153,7 +153,8 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // parseScope returns the resource of a client-credentials scope: exactly one {resource}/.default,
-// with the OIDC scopes MSAL adds ignored (reference 2.1).
+// with the OIDC scopes MSAL adds ignored (reference 2.1;
+// https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow).
 func parseScope(scope string) (string, string) {
 	var rest []string
 	for s := range strings.FieldsSeq(scope) {
@@ -256,6 +257,8 @@ func (e *Emulator) checkClientCredential(w http.ResponseWriter, r *http.Request,
 
 // checkAssertion verifies a certificate assertion (iss = sub = client id; reference 2.3) or a
 // federated token (reference 2.4). It returns an AADSTS code and message on failure.
+// https://learn.microsoft.com/entra/identity-platform/certificate-credentials ;
+// https://learn.microsoft.com/graph/api/resources/federatedidentitycredential
 func (e *Emulator) checkAssertion(r *http.Request, tr *tokenRequest, assertion string) (int, string) {
 	p, err := parseJWT(assertion)
 	if err != nil {

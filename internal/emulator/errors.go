@@ -25,8 +25,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
-// graphError writes Graph's error shape (reference 1.5): code, message and innerError with the
-// request ids and date. extra fields go into innerError.
+// graphError writes Graph's error shape (reference 1.5; https://learn.microsoft.com/graph/errors):
+// code, message and innerError with the request ids and date. extra fields go into innerError.
 func (e *Emulator) graphError(w http.ResponseWriter, r *http.Request, status int, code, msg string, extra map[string]string) {
 	inner := map[string]string{
 		"date":              e.now().UTC().Format("2006-01-02T15:04:05"),
@@ -38,12 +38,14 @@ func (e *Emulator) graphError(w http.ResponseWriter, r *http.Request, status int
 	writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg, "innerError": inner}})
 }
 
-// botError writes the Connector's ErrorResponse (reference 3.6).
+// botError writes the Connector's ErrorResponse (reference 3.6;
+// https://learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-connector-api-reference).
 func botError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 
-// entraError writes an AADSTS error (reference 2.1).
+// entraError writes an AADSTS error (reference 2.1;
+// https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
 func (e *Emulator) entraError(w http.ResponseWriter, r *http.Request, status int, code string, aadsts int, msg string) {
 	now := e.now().UTC()
 	id := infoFrom(r).requestID

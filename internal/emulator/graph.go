@@ -637,6 +637,7 @@ func (e *Emulator) installApp(s Scope) graphHandler {
 			return
 		}
 		if installs[key(app.ID)] != nil {
+			// Undocumented 409, user-reported: github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/3686.
 			e.graphError(w, r, http.StatusConflict, "Conflict", "The app is already installed in this "+string(s)+".", nil)
 			return
 		}
@@ -655,7 +656,8 @@ func (e *Emulator) installApp(s Scope) graphHandler {
 }
 
 // checkConsent: an app with Application RSC permissions needs an AndConsent role and a
-// consentedPermissionSet that matches its declaration (reference 1.2, 1.4).
+// consentedPermissionSet that matches its declaration (reference 1.2, 1.4;
+// https://learn.microsoft.com/graph/api/chat-post-installedapps).
 func (e *Emulator) checkConsent(w http.ResponseWriter, r *http.Request, g *graphCall, d *directory, s Scope,
 	app *catalogApp, body *struct {
 		RSC []RSCPermission `json:"resourceSpecificPermissions"`

@@ -92,7 +92,8 @@ func parsePersonalChatID(id string) (bot, user string, ok bool) {
 	return key(m[1]), key(m[2]), true
 }
 
-// installationID is base64("{scopeId}##{teamsAppId}") (reference 1.3).
+// installationID is base64("{scopeId}##{teamsAppId}") (reference 1.3: derived from the examples of
+// https://learn.microsoft.com/graph/api/team-delete-installedapps).
 func installationID(scopeID, teamsAppID string) string {
 	return base64.StdEncoding.EncodeToString([]byte(scopeID + "##" + teamsAppID))
 }
