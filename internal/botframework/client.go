@@ -22,7 +22,9 @@ const maxBodyBytes = 1 << 20
 
 // Limiter waits until one more call may go out for a key pair, or ctx ends.
 // *ratelimit.AppLimiter (appID, tenantID) and *ratelimit.ConversationLimiter
-// (appID, conversationID) satisfy it.
+// (appID, conversationID) satisfy it. The AppLimiter orders waiters by the
+// ratelimit.Turn in ctx (namespace, priority): callers set it with
+// ratelimit.WithTurn before calling the Client.
 type Limiter interface {
 	Wait(ctx context.Context, appID, key string) error
 }

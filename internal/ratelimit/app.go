@@ -3,27 +3,34 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-// appSweep is how often limiters with a full bucket are dropped: a full burst-1
-// bucket has no reservations outstanding, so forgetting it changes nothing.
+// appSweep is how often idle (app, tenant) queues are dropped: a queue with no
+// waiter whose next free slot has passed holds nothing a new queue would not.
 const appSweep = 10 * time.Minute
 
-// AppLimiter spaces requests per (app, tenant) at least 1/rps apart (a token
-// bucket of burst 1), so no 1 s window ever holds more than rps requests (rounded
-// up for fractional rates). Waiters are served in the order they called.
+// AppLimiter spaces requests per (app, tenant) at least 1/rps apart, so no 1 s
+// window ever holds more than rps requests (rounded up for fractional rates).
+//
+// Requests that cannot go at once wait in a queue ordered by their Turn (see
+// WithTurn): by priority first, then, within a priority, by start-time fair
+// queueing between namespaces (each namespace's requests get virtual start tags
+// 1/weight apart, counted from the queue's virtual time when the namespace was
+// idle; the smallest tag goes next). Requests of one namespace and priority
+// leave in the order they came. A namespace's MaxRPS is kept apart, at every
+// priority: a namespace at its cap lets the others go first.
 type AppLimiter struct {
-	limit   rate.Limit
-	clock   clock
-	metrics waitObserver
+	interval time.Duration // 0: no limit
+	clock    clock
+	metrics  waitObserver
 
 	mu        sync.Mutex
-	limiters  map[appKey]*rate.Limiter
+	queues    map[appKey]*appQueue
 	lastSweep time.Time
+	seq       uint64
 }
 
 type appKey struct{ app, tenant string }
@@ -35,78 +42,159 @@ func NewAppLimiter(rps float64) *AppLimiter {
 }
 
 func newAppLimiter(c clock, rps float64) *AppLimiter {
-	limit := rate.Inf
-	if rps > 0 {
-		// One part in a million slower than asked: the token bucket truncates
-		// intervals to whole nanoseconds, which could otherwise fit rps+1 requests
-		// into a window a few nanoseconds short of one second.
-		limit = rate.Limit(rps * (1 - 1e-6))
+	return &AppLimiter{interval: intervalOf(rps), clock: c, metrics: waitMetrics("app"), queues: map[appKey]*appQueue{}}
+}
+
+// intervalOf is the spacing of rps requests per second, rounded up to the
+// nanosecond so that rps+1 requests never fit in one second; 0 for no limit.
+func intervalOf(rps float64) time.Duration {
+	if rps <= 0 || math.IsInf(rps, 1) || math.IsNaN(rps) {
+		return 0
 	}
-	return &AppLimiter{limit: limit, clock: c, metrics: waitMetrics("app"), limiters: map[appKey]*rate.Limiter{}}
+	return time.Duration(math.Ceil(float64(time.Second) / rps))
 }
 
 // Wait blocks until a request for the app in the tenant may be sent, or ctx is
-// done. It returns at once with an error when ctx's deadline comes before the
-// turn, counting nothing.
+// done, taking its turn as TurnFrom(ctx) says. It returns at once with an error
+// when ctx's deadline comes before the turn could (counting nothing), and
+// counts nothing when ctx ends while waiting.
 func (l *AppLimiter) Wait(ctx context.Context, appID, tenantID string) error {
+	return l.WaitTurn(ctx, appID, tenantID, TurnFrom(ctx))
+}
+
+// WaitTurn is Wait with the turn given explicitly.
+func (l *AppLimiter) WaitTurn(ctx context.Context, appID, tenantID string, t Turn) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	start := l.clock.Now()
-	r := l.limiter(appID, tenantID, start).ReserveN(start, 1)
-	delay := r.DelayFrom(start)
-	if deadline, ok := ctx.Deadline(); ok && deadline.Sub(start) < delay {
-		r.CancelAt(start)
-		return fmt.Errorf("waiting %s for the app rate limit would pass the deadline: %w", delay, context.DeadlineExceeded)
+	if l.interval == 0 {
+		l.metrics.observe(0)
+		return nil
 	}
-	if delay > 0 {
-		if err := sleepUntil(ctx, l.clock, delay); err != nil {
-			r.CancelAt(l.clock.Now())
-			return err
+	l.mu.Lock()
+	start := l.clock.Now()
+	q := l.queue(appKey{appID, tenantID}, start)
+	if q.waiting == 0 && q.mayGo(t.Namespace, start) {
+		q.admit(t, start) // the common case: nobody waiting, the slot is free
+		l.mu.Unlock()
+		l.metrics.observe(0)
+		return nil
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		if eta := q.estimate(t, start); deadline.Sub(start) < eta {
+			l.mu.Unlock()
+			return fmt.Errorf("waiting about %s for the app rate limit would pass the deadline: %w", eta, context.DeadlineExceeded)
+		}
+	}
+	l.seq++
+	w := q.enqueue(t, l.seq)
+	q.wake(l)
+	l.mu.Unlock()
+
+	select {
+	case <-w.admitted:
+	case <-ctx.Done():
+		l.mu.Lock()
+		admitted := w.done
+		if !admitted {
+			q.leave(w)
+		}
+		l.mu.Unlock()
+		if !admitted {
+			return ctx.Err()
 		}
 	}
 	l.metrics.observe(l.clock.Now().Sub(start))
 	return nil
 }
 
-// TryAcquire counts a request if it may be sent now; otherwise it counts nothing
-// and returns how long until it could be.
+// TryAcquire counts a request (of the zero Turn) if it may be sent now and
+// nobody waits; otherwise it counts nothing and returns about how long until it
+// could be.
 func (l *AppLimiter) TryAcquire(appID, tenantID string) (bool, time.Duration) {
-	now := l.clock.Now()
-	lim := l.limiter(appID, tenantID, now)
-	if lim.AllowN(now, 1) {
+	if l.interval == 0 {
 		return true, 0
 	}
-	missing := 1 - lim.TokensAt(now)
-	return false, time.Duration(missing/float64(l.limit)*float64(time.Second)) + time.Nanosecond
-}
-
-func (l *AppLimiter) limiter(appID, tenantID string, now time.Time) *rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := l.clock.Now()
+	q := l.queue(appKey{appID, tenantID}, now)
+	if q.waiting == 0 && q.mayGo("", now) {
+		q.admit(Turn{}, now)
+		return true, 0
+	}
+	return false, max(q.estimate(Turn{}, now), time.Nanosecond)
+}
+
+// queue returns the state of key, creating it; the caller holds l.mu.
+func (l *AppLimiter) queue(key appKey, now time.Time) *appQueue {
 	if now.Sub(l.lastSweep) > appSweep {
 		l.sweep(now)
 	}
-	key := appKey{appID, tenantID}
-	lim, ok := l.limiters[key]
+	q, ok := l.queues[key]
 	if !ok {
-		lim = rate.NewLimiter(l.limit, 1)
-		l.limiters[key] = lim
+		q = newAppQueue(l.interval)
+		l.queues[key] = q
 	}
-	return lim
+	return q
 }
 
 func (l *AppLimiter) sweep(now time.Time) {
 	l.lastSweep = now
-	for k, lim := range l.limiters {
-		if lim.TokensAt(now) >= 1 {
-			delete(l.limiters, k)
+	for k, q := range l.queues {
+		q.forgetCaps(now)
+		if q.idle(now) {
+			delete(l.queues, k)
 		}
 	}
 }
 
+// dispatch admits q's waiters as their turns come, until none is left. One
+// dispatcher runs per queue with waiters; a new waiter that may go sooner than
+// the dispatcher planned (a namespace not at its cap) kicks it.
+func (l *AppLimiter) dispatch(q *appQueue) {
+	for {
+		l.mu.Lock()
+		now := l.clock.Now()
+		for q.waiting > 0 {
+			w := q.pick(now)
+			if w == nil {
+				break
+			}
+			q.remove(w)
+			q.admit(w.turn, now)
+			w.done = true
+			close(w.admitted)
+		}
+		if q.waiting == 0 {
+			q.running = false
+			l.mu.Unlock()
+			return
+		}
+		delay := q.nextChance(now).Sub(now)
+		l.mu.Unlock()
+		t := l.clock.NewTimer(delay)
+		select {
+		case <-t.C():
+		case <-q.kick:
+			t.Stop()
+		}
+	}
+}
+
+// size returns the number of (app, tenant) queues held, for tests.
 func (l *AppLimiter) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.limiters)
+	return len(l.queues)
+}
+
+// waiting returns the number of waiters of (app, tenant), for tests.
+func (l *AppLimiter) waiting(appID, tenantID string) int { //nolint:unparam // test hook
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if q, ok := l.queues[appKey{appID, tenantID}]; ok {
+		return q.waiting
+	}
+	return 0
 }

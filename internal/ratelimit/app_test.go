@@ -116,9 +116,10 @@ func TestAppLimiterWaitersInOrder(t *testing.T) {
 				order <- i
 			}
 		}()
-		g.Eventually(clk.Pending).Should(Equal(i + 1))
+		g.Eventually(func() int { return l.waiting("app", "tenant") }).Should(Equal(i + 1))
 	}
 	for i := range 3 {
+		g.Eventually(clk.Pending).Should(Equal(1), "the dispatcher sleeps until the next slot")
 		clk.Advance(time.Second + time.Microsecond)
 		g.Eventually(order).Should(Receive(Equal(i)))
 	}

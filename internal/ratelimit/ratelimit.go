@@ -4,7 +4,9 @@
 // rate and sees no 429 in steady state:
 //
 //   - AppLimiter: per app per tenant, all Connector calls (50 RPS documented; the
-//     manager passes --max-send-rps, default 48).
+//     manager passes --max-send-rps, default 48). Its waiters are ordered by the
+//     Turn their context carries (WithTurn): priority (High, Normal, Bulk), then
+//     a fair share between namespaces, with optional weights and caps.
 //   - ConversationLimiter: per app per conversation, sends and creates, in
 //     sliding windows (7/1 s, 8/2 s, 60/30 s, 1800/1 h).
 //
