@@ -47,10 +47,14 @@ const (
 	DeliveryUnknownReason = "DeliveryUnknown"
 	ExpiredReason         = "Expired"
 	MessageTooLargeReason = "MessageTooLarge"
-	BotNotInRosterReason  = "BotNotInRoster"
-	ConversationNotFound  = "ConversationNotFound"
-	ReplyTargetNotReady   = "ReplyTargetNotReady"
-	SendFailedReason      = "SendFailed"
+	// InvalidCardReason: the Adaptive Card breaks a rule of what Teams renders (schema above
+	// 1.5, an element or action Teams lacks, a mention not in the card); the message names the
+	// JSON path.
+	InvalidCardReason    = "InvalidCard"
+	BotNotInRosterReason = "BotNotInRoster"
+	ConversationNotFound = "ConversationNotFound"
+	ReplyTargetNotReady  = "ReplyTargetNotReady"
+	SendFailedReason     = "SendFailed"
 
 	// ProactiveMessage: more terminal send failures, each with its own fix.
 	MessageRejectedReason  = "MessageRejected"

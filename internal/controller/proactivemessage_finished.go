@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/cardcheck"
 	"github.com/teams-operator/teams-operator/internal/delivery"
 	"github.com/teams-operator/teams-operator/internal/outcome"
 	"github.com/teams-operator/teams-operator/internal/status"
@@ -49,10 +50,17 @@ func (r *ProactiveMessageReconciler) edit(ctx context.Context, s *messageScope) 
 	if err == nil {
 		err = delivery.Validate(&msg.Spec)
 	}
+	var cardErr error
+	if err == nil {
+		cardErr = cardcheck.Attachments(activity)
+	}
 	ready := status.ReadyCondition(msg)
 	switch {
 	case err != nil:
 		return outcome.Stall(teamsv1alpha1.InvalidSpecReason, "The new content cannot be sent: "+err.Error())
+	case cardErr != nil:
+		return outcome.Stall(teamsv1alpha1.InvalidCardReason, "The new content cannot be sent: Teams would not "+
+			"render the Adaptive Card at "+cardErr.Error())
 	case delivery.Hash(activity) == msg.Status.ContentHash || msg.Spec.OnUpdate == teamsv1alpha1.OnUpdateIgnore:
 		if ready != nil && ready.Status == metav1.ConditionTrue {
 			status.MarkReady(msg, ready.Reason, ready.Message) // describes this generation too

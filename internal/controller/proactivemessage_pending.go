@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/cardcheck"
 	"github.com/teams-operator/teams-operator/internal/delivery"
 	"github.com/teams-operator/teams-operator/internal/ledger"
 	"github.com/teams-operator/teams-operator/internal/outcome"
@@ -141,6 +142,11 @@ func (r *ProactiveMessageReconciler) validate(_ context.Context, s *messageScope
 	if err != nil {
 		return s.fail(teamsv1alpha1.InvalidSpecReason, "Invalid content: "+err.Error())
 	}
+	if err := cardcheck.Attachments(activity); err != nil {
+		// Teams would accept the send and then show people an error instead of the card.
+		s.msg.Status.LastError = err.Error()
+		return s.fail(teamsv1alpha1.InvalidCardReason, cardRefusal+err.Error())
+	}
 	s.activity = activity
 	if size > delivery.WarnActivityBytes && s.msg.Status.Attempts == 0 {
 		// Teams recommends staying under 80 KB "to guarantee successful message delivery".
@@ -150,6 +156,10 @@ func (r *ProactiveMessageReconciler) validate(_ context.Context, s *messageScope
 	}
 	return nil
 }
+
+// cardRefusal starts the condition message of a card Teams would not render; the problem that
+// follows starts with its JSON path in the card ($ is spec.adaptiveCard).
+const cardRefusal = "Not sent: Teams would not render the Adaptive Card at "
 
 // MessageLargeEvent is the Warning event of a message above delivery.WarnActivityBytes.
 const MessageLargeEvent = "MessageLarge"
