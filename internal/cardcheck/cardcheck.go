@@ -76,9 +76,12 @@ var elements = []string{
 	"Chart.HorizontalBar.Stacked", "Chart.Line", "Chart.Gauge",
 }
 
+// showCard is the action that opens a card inside the card.
+const showCard = "Action.ShowCard"
+
 // actions are the action types Teams runs on a bot's card.
 var actions = []string{
-	"Action.OpenUrl", "Action.Submit", "Action.ShowCard", "Action.ToggleVisibility", "Action.Execute",
+	"Action.OpenUrl", "Action.Submit", showCard, "Action.ToggleVisibility", "Action.Execute",
 }
 
 // Card checks the content of an Adaptive Card attachment. It returns nil or an *Error.
@@ -311,7 +314,7 @@ func (c *checker) action(v any, path string, depth int) {
 		c.unknown(m, t, path, depth, "action", c.action)
 		return
 	}
-	if t == "Action.ShowCard" {
+	if t == showCard {
 		c.card(m["card"], path+".card", depth+1, false)
 	}
 }
@@ -319,7 +322,7 @@ func (c *checker) action(v any, path string, depth int) {
 // selectAction is an action run by selecting an element; Action.ShowCard is not allowed there
 // (https://adaptivecards.io/explorer/Container.html, selectAction).
 func (c *checker) selectAction(v any, path string, depth int) {
-	if m, ok := v.(map[string]any); ok && m["type"] == "Action.ShowCard" {
+	if m, ok := v.(map[string]any); ok && m["type"] == showCard {
 		c.add(path+".type", "Action.ShowCard cannot be a selectAction")
 		return
 	}
