@@ -55,6 +55,8 @@ type View struct {
 	Alerts []Alert
 	// More counts the alerts not shown: over MaxAlerts, or left out by Alertmanager.
 	More int
+	// Source is the sender: "alertmanager" or "grafana".
+	Source string
 }
 
 // NewView sorts, caps and truncates the payload's alerts for a card.
@@ -92,7 +94,7 @@ func NewView(p *Payload, namespace, target string, lim Limits) *View {
 		GroupLabels:       truncateValues(p.GroupLabels, lim.MaxValueLen),
 		CommonLabels:      truncateValues(p.CommonLabels, lim.MaxValueLen),
 		CommonAnnotations: truncateValues(p.CommonAnnotations, lim.MaxValueLen),
-		ExternalURL:       p.ExternalURL, Alerts: alerts, More: more,
+		ExternalURL:       p.ExternalURL, Alerts: alerts, More: more, Source: p.sourceName(),
 	}
 }
 
@@ -162,7 +164,7 @@ func builtinCard(v *View) *teamsv1alpha1.AdaptiveCard {
 		MSTeams:      raw(map[string]any{"width": "Full"}),
 	}
 	if u, ok := safeURL(v.ExternalURL); ok {
-		card.Actions = rawList([]any{openURL("Open Alertmanager", u)})
+		card.Actions = rawList([]any{openURL("Open "+sourceTitle(v.Source), u)})
 	}
 	return card
 }
@@ -193,12 +195,17 @@ func alertContainer(a Alert) map[string]any {
 			facts = append(facts, fact{k, a.Labels[k]})
 		}
 	}
+	if len(a.Values) > 0 {
+		facts = append(facts, fact{"Values", formatValues(a.Values)})
+	}
 	if len(facts) > 0 {
 		items = append(items, factSet(facts))
 	}
 	var links []any
 	for _, l := range []struct{ title, url string }{
 		{"Source", a.GeneratorURL}, {"Runbook", a.Annotations["runbook_url"]}, {"Dashboard", a.Annotations["dashboard_url"]},
+		// Grafana's own links (grafana.go); Alertmanager sends none.
+		{"Dashboard", a.DashboardURL}, {"Panel", a.PanelURL}, {"Silence", a.SilenceURL},
 	} {
 		if u, ok := safeURL(l.url); ok {
 			links = append(links, openURL(l.title, u))

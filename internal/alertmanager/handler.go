@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -127,7 +126,11 @@ func NewHandler(o Options) http.Handler {
 	h := &handler{o: o, inFlight: make(chan struct{}, o.MaxInFlight),
 		limiter: rate.NewLimiter(rate.Limit(o.RatePerSecond), max(1, int(2*o.RatePerSecond)))}
 	mux := http.NewServeMux()
-	mux.HandleFunc(Path, h.serve)
+	for _, src := range allSources {
+		for _, p := range src.paths() {
+			mux.HandleFunc(p, h.serveSource(src))
+		}
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { h.refuse(w, errDenied()) })
 	return h.capped(mux)
 }
@@ -207,74 +210,6 @@ func (h *handler) write(w http.ResponseWriter, rej *rejection) {
 	writeJSON(w, rej.code, response{Result: ResultRejected, Reason: rej.reason, Message: rej.message})
 }
 
-func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
-	receivedTotal.Inc()
-	ns, target := r.PathValue("namespace"), r.PathValue("target")
-	log := h.o.Log.WithValues("namespace", ns, "target", target)
-	ctx, cancel := context.WithTimeout(r.Context(), h.o.Timeout)
-	defer cancel()
-	name, result, err := h.handle(ctx, w, r, ns, target)
-	if err != nil {
-		var rej *rejection
-		if !errors.As(err, &rej) {
-			rej = apiRejection(err)
-		}
-		notificationsTotal.WithLabelValues(ResultRejected).Inc()
-		rejectedTotal.WithLabelValues(rej.reason).Inc()
-		log.Info("Refused a notification", "status", rej.code, "reason", rej.reason, "error", rej.message)
-		h.write(w, rej)
-		return
-	}
-	notificationsTotal.WithLabelValues(result).Inc()
-	log.V(logLevel(result)).Info("Handled a notification", "proactiveMessage", name, "result", result)
-	writeJSON(w, http.StatusOK, response{Result: result, Name: name})
-}
-
-func logLevel(result string) int {
-	if result == ResultUnchanged {
-		return 1 // repeats are routine
-	}
-	return 0
-}
-
-func (h *handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Request, ns, target string) (string, string, error) {
-	// Authentication comes first: until it passes, the answer is 401 or a bare 503.
-	if err := h.authorize(ctx, r, ns); err != nil {
-		return "", "", err
-	}
-	if errs := validation.IsDNS1123Subdomain(target); len(errs) > 0 {
-		return "", "", reject(http.StatusBadRequest, ReasonBadPath, "target %q is not a valid name: %s", target, strings.Join(errs, "; "))
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return "", "", reject(http.StatusRequestEntityTooLarge, ReasonTooLarge, "the body is larger than %d bytes", h.o.MaxBodyBytes)
-		}
-		return "", "", reject(http.StatusBadRequest, ReasonMalformed, "reading the body: %v", err)
-	}
-	p, err := Parse(body)
-	if err != nil {
-		return "", "", reject(http.StatusBadRequest, ReasonMalformed, "%v", err)
-	}
-	ct := &teamsv1alpha1.ConversationTarget{}
-	if err := h.o.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: target}, ct); err != nil {
-		if apierrors.IsNotFound(err) {
-			return "", "", reject(http.StatusNotFound, ReasonTargetNotFound, "ConversationTarget %s/%s not found", ns, target)
-		}
-		return "", "", err
-	}
-	want, err := h.render(ctx, p, ns, target, r.URL.Query().Get("template"))
-	var result string
-	if err == nil {
-		result, err = h.upsertWithRetry(ctx, want)
-	}
-	if err != nil {
-		h.warn(ct, err)
-		return "", "", err
-	}
-	return want.Name, result, nil
-}
-
 // warn records a configuration error (422) on the target; other failures are the operator's or
 // the API server's, and the log and metrics have them.
 func (h *handler) warn(ct *teamsv1alpha1.ConversationTarget, err error) {
@@ -288,36 +223,37 @@ func (h *handler) warn(ct *teamsv1alpha1.ConversationTarget, err error) {
 	}
 }
 
-// authorize compares the bearer token with the namespace's token Secret. Every failure is the
-// same 401, and an API server that cannot answer a bare 503, so a caller learns nothing about
-// which namespaces or Secrets exist. The Secret's metadata comes from the manager's cache and
-// its value is read only when its version changed, so unauthenticated requests cost no API call.
-func (h *handler) authorize(ctx context.Context, r *http.Request, ns string) error {
+// authorize compares the bearer token with the namespace's token Secret and returns the
+// namespace's credentials (the token and the optional signing keys of the sources). Every
+// failure is the same 401, and an API server that cannot answer a bare 503, so a caller learns
+// nothing about which namespaces or Secrets exist. The Secret's metadata comes from the
+// manager's cache and its value is read only when its version changed, so unauthenticated
+// requests cost no API call.
+func (h *handler) authorize(ctx context.Context, r *http.Request, ns string) (*credentials, error) {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || len(validation.IsDNS1123Label(ns)) > 0 {
-		return errDenied()
+		return nil, errDenied()
 	}
 	key := client.ObjectKey{Namespace: ns, Name: h.o.TokenSecret}
 	meta := &metav1.PartialObjectMetadata{}
 	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	if err := h.o.Metadata.Get(ctx, key, meta); err != nil {
-		return h.authError(err)
+		return nil, h.authError(err)
 	}
-	want, ok := h.tokens.get(key, meta)
+	creds, ok := h.tokens.get(key, meta)
 	if !ok {
 		secret := &corev1.Secret{}
 		if err := h.o.Reader.Get(ctx, key, secret); err != nil {
-			return h.authError(err)
+			return nil, h.authError(err)
 		}
-		// A Secret made from a file often ends with a newline; Alertmanager trims its credentials file too.
-		want = bytes.TrimSpace(secret.Data[TokenKey])
-		h.tokens.put(key, secret, want)
+		creds = credentialsOf(secret)
+		h.tokens.put(key, secret, creds)
 	}
-	if len(want) == 0 || subtle.ConstantTimeCompare([]byte(token), want) != 1 {
-		return errDenied()
+	if len(creds.token) == 0 || subtle.ConstantTimeCompare([]byte(token), creds.token) != 1 {
+		return nil, errDenied()
 	}
-	return nil
+	return creds, nil
 }
 
 // authError: a Secret that is not there, or not readable (a namespace outside the manager's
@@ -331,7 +267,27 @@ func (h *handler) authError(err error) error {
 	return errBusy()
 }
 
-// tokenCache keeps each namespace's token with its Secret's uid and version.
+// credentials are what a namespace's token Secret holds for the receiver: the bearer token
+// every source must send, and the signing keys of the sources that sign their bodies.
+type credentials struct {
+	token []byte
+	// keys are the signing keys by Secret key (GrafanaHMACKey, FluxHMACKey); absent: not checked.
+	keys map[string][]byte
+}
+
+// credentialsOf keeps only the keys the receiver uses, so the cache holds nothing else of the Secret.
+func credentialsOf(s *corev1.Secret) *credentials {
+	// A Secret made from a file often ends with a newline; Alertmanager trims its credentials file too.
+	c := &credentials{token: bytes.Clone(bytes.TrimSpace(s.Data[TokenKey])), keys: map[string][]byte{}}
+	for _, k := range signingKeys {
+		if v := bytes.TrimSpace(s.Data[k]); len(v) > 0 {
+			c.keys[k] = bytes.Clone(v)
+		}
+	}
+	return c
+}
+
+// tokenCache keeps each namespace's credentials with its Secret's uid and version.
 type tokenCache struct {
 	mu sync.Mutex
 	m  map[client.ObjectKey]cachedToken
@@ -340,26 +296,26 @@ type tokenCache struct {
 type cachedToken struct {
 	uid             types.UID
 	resourceVersion string
-	token           []byte
+	creds           *credentials
 }
 
-func (c *tokenCache) get(key client.ObjectKey, meta *metav1.PartialObjectMetadata) ([]byte, bool) {
+func (c *tokenCache) get(key client.ObjectKey, meta *metav1.PartialObjectMetadata) (*credentials, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, ok := c.m[key]
 	if !ok || t.uid != meta.UID || t.resourceVersion != meta.ResourceVersion {
 		return nil, false
 	}
-	return t.token, true
+	return t.creds, true
 }
 
-func (c *tokenCache) put(key client.ObjectKey, s *corev1.Secret, token []byte) {
+func (c *tokenCache) put(key client.ObjectKey, s *corev1.Secret, creds *credentials) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
 		c.m = map[client.ObjectKey]cachedToken{}
 	}
-	c.m[key] = cachedToken{uid: s.UID, resourceVersion: s.ResourceVersion, token: bytes.Clone(token)}
+	c.m[key] = cachedToken{uid: s.UID, resourceVersion: s.ResourceVersion, creds: creds}
 }
 
 // render builds the group's message with the built-in card or the template in ConfigMap tmpl.

@@ -26,6 +26,9 @@ const (
 	ReceiverAnnotation = "alertmanager.teams.operator.dev/receiver"
 	// TemplateAnnotation names the ConfigMap whose template rendered the card; absent: built-in.
 	TemplateAnnotation = "alertmanager.teams.operator.dev/template"
+	// SourceLabel names the sender of a message from a source other than Alertmanager
+	// (grafana, flux, ...); Alertmanager's messages have none, as before there were sources.
+	SourceLabel = "alertmanager.teams.operator.dev/source"
 )
 
 // maxGroupKey caps the group key annotation; the name comes from the whole key.
@@ -38,12 +41,32 @@ func Name(groupKey, target string) string {
 	return "am-" + hex.EncodeToString(h[:8])
 }
 
+// sourceName is the message of key at target for a source other than Alertmanager: the
+// source's prefix (so no two sources share a name) and a hash of the source, key and target.
+func sourceName(source, key, target string) string {
+	h := sha256.Sum256([]byte(source + "\x00" + key + "\x00" + target))
+	return namePrefixes[source] + "-" + hex.EncodeToString(h[:8])
+}
+
+// namePrefixes start the names of each source's messages.
+var namePrefixes = map[string]string{
+	SourceAlertmanager: "am", SourceGrafana: "gf",
+}
+
+// messageName is the name of the group's message at its target.
+func messageName(v *View) string {
+	if v.Source == SourceAlertmanager || v.Source == "" {
+		return Name(v.GroupKey, v.Target)
+	}
+	return sourceName(v.Source, v.GroupKey, v.Target)
+}
+
 // Message is what the receiver wants the group's ProactiveMessage to be.
 func Message(v *View, card *teamsv1alpha1.AdaptiveCard, templateName string, resolvedTTL time.Duration) *teamsv1alpha1.ProactiveMessage {
 	pm := &teamsv1alpha1.ProactiveMessage{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: v.Namespace,
-			Name:      Name(v.GroupKey, v.Target),
+			Name:      messageName(v),
 			Labels:    map[string]string{ManagedByLabel: ManagedByValue, StatusLabel: v.Status},
 			Annotations: map[string]string{
 				GroupKeyAnnotation: truncate(v.GroupKey, maxGroupKey),
@@ -60,6 +83,9 @@ func Message(v *View, card *teamsv1alpha1.AdaptiveCard, templateName string, res
 	}
 	if templateName != "" {
 		pm.Annotations[TemplateAnnotation] = templateName
+	}
+	if v.Source != SourceAlertmanager && v.Source != "" {
+		pm.Labels[SourceLabel] = v.Source
 	}
 	// Only a resolved group is collected: a firing one must stay to be edited when it resolves.
 	if v.Status == StatusResolved && resolvedTTL > 0 {

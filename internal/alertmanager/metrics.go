@@ -25,7 +25,18 @@ const (
 	ReasonUnavailable    = "unavailable"
 	ReasonInternal       = "internal"
 	ReasonConflict       = "conflict"
+	// ReasonSignature: the source's signing key is configured and the body's signature is missing or wrong (401).
+	ReasonSignature = "signature"
 )
+
+// labelSource is the per-source metrics' label.
+const labelSource = "source"
+
+// allReasons are every rejection reason, for the series that exist from the start.
+var allReasons = []string{ReasonUnauthorized, ReasonTooLarge, ReasonMalformed, ReasonBadPath, ReasonTargetNotFound,
+	ReasonTemplate, ReasonInvalid, ReasonUnavailable, ReasonInternal, ReasonConflict, ReasonSignature}
+
+var allResults = []string{ResultCreated, ResultUpdated, ResultUnchanged, ResultRejected}
 
 var (
 	receivedTotal = prometheus.NewCounter(prometheus.CounterOpts{
@@ -40,16 +51,39 @@ var (
 		Name: "teams_operator_alertmanager_notifications_rejected_total",
 		Help: "Rejected Alertmanager notifications by reason.",
 	}, []string{"reason"})
+
+	// The same, per source (alertmanager, grafana, ...): the metrics above count every source.
+	sourceReceivedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "teams_operator_receiver_requests_total",
+		Help: "Requests to the receiver by source, whatever their outcome.",
+	}, []string{labelSource})
+	sourceNotificationsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "teams_operator_receiver_notifications_total",
+		Help: "Notifications by source and result: created, updated or unchanged ProactiveMessage, or rejected.",
+	}, []string{labelSource, "result"})
+	sourceRejectedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "teams_operator_receiver_notifications_rejected_total",
+		Help: "Rejected notifications by source and reason.",
+	}, []string{labelSource, "reason"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(receivedTotal, notificationsTotal, rejectedTotal)
+	metrics.Registry.MustRegister(receivedTotal, notificationsTotal, rejectedTotal,
+		sourceReceivedTotal, sourceNotificationsTotal, sourceRejectedTotal)
 	// Every series exists from the start, so rate() and alerts on them work before the first event.
-	for _, r := range []string{ResultCreated, ResultUpdated, ResultUnchanged, ResultRejected} {
+	for _, r := range allResults {
 		notificationsTotal.WithLabelValues(r)
 	}
-	for _, r := range []string{ReasonUnauthorized, ReasonTooLarge, ReasonMalformed, ReasonBadPath, ReasonTargetNotFound,
-		ReasonTemplate, ReasonInvalid, ReasonUnavailable, ReasonInternal, ReasonConflict} {
+	for _, r := range allReasons {
 		rejectedTotal.WithLabelValues(r)
+	}
+	for _, src := range sourceNames {
+		sourceReceivedTotal.WithLabelValues(src)
+		for _, r := range allResults {
+			sourceNotificationsTotal.WithLabelValues(src, r)
+		}
+		for _, r := range allReasons {
+			sourceRejectedTotal.WithLabelValues(src, r)
+		}
 	}
 }

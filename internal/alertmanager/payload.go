@@ -24,6 +24,8 @@ type Payload struct {
 	CommonAnnotations map[string]string `json:"commonAnnotations"`
 	ExternalURL       string            `json:"externalURL"`
 	Alerts            []Alert           `json:"alerts"`
+	// source is the sender when it is not Alertmanager (grafana.go).
+	source string
 }
 
 // Alert is one alert of a group.
@@ -35,6 +37,12 @@ type Alert struct {
 	EndsAt       time.Time         `json:"endsAt"`
 	GeneratorURL string            `json:"generatorURL"`
 	Fingerprint  string            `json:"fingerprint"`
+	// Grafana's additions (its webhook contact point, grafana.go); Alertmanager sends none.
+	SilenceURL   string             `json:"silenceURL,omitempty"`
+	DashboardURL string             `json:"dashboardURL,omitempty"`
+	PanelURL     string             `json:"panelURL,omitempty"`
+	Values       map[string]float64 `json:"values,omitempty"`
+	ValueString  string             `json:"valueString,omitempty"`
 }
 
 // Alert and group statuses.
@@ -56,17 +64,8 @@ func parseErrorf(format string, args ...any) error {
 // some within version 4); a missing field the mapping needs is an error that names it.
 func Parse(body []byte) (*Payload, error) {
 	var p Payload
-	if err := json.Unmarshal(body, &p); err != nil {
-		var syntax *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syntax):
-			return nil, parseErrorf("malformed JSON at byte %d: %v", syntax.Offset, syntax)
-		case errors.As(err, &typ):
-			return nil, parseErrorf("field %q must be a JSON %s, not %s", typ.Field, typ.Type.Kind(), typ.Value)
-		default:
-			return nil, parseErrorf("malformed JSON: %v", err)
-		}
+	if err := decodeJSON(body, &p); err != nil {
+		return nil, err
 	}
 	if err := p.validate(); err != nil {
 		return nil, err
@@ -74,10 +73,33 @@ func Parse(body []byte) (*Payload, error) {
 	return &p, nil
 }
 
+// decodeJSON decodes body into v with errors that say where the body is wrong.
+func decodeJSON(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syntax):
+			return parseErrorf("malformed JSON at byte %d: %v", syntax.Offset, syntax)
+		case errors.As(err, &typ):
+			return parseErrorf("field %q must be a JSON %s, not %s", typ.Field, typ.Type.Kind(), typ.Value)
+		default:
+			return parseErrorf("malformed JSON: %v", err)
+		}
+	}
+	return nil
+}
+
 func (p *Payload) validate() error {
-	switch {
-	case p.Version != "4":
+	if p.Version != "4" {
 		return parseErrorf("version must be \"4\" (Alertmanager's webhook format), not %q", p.Version)
+	}
+	return p.check()
+}
+
+// check validates what the mapping needs, whatever the version (Grafana sends the same group).
+func (p *Payload) check() error {
+	switch {
 	case p.GroupKey == "":
 		return parseErrorf("groupKey is missing")
 	case p.Status != StatusFiring && p.Status != StatusResolved:
@@ -129,9 +151,14 @@ func (p *Payload) Title() string {
 	if n := p.GroupLabels["alertname"]; n != "" {
 		return n
 	}
+	labels := p.GroupLabels
+	if len(labels) == 0 && p.source == SourceGrafana {
+		// Grafana's default policy groups by nothing; its common labels still say what the group is.
+		labels = p.CommonLabels
+	}
 	var parts []string
-	for _, k := range sortedKeys(p.GroupLabels) {
-		parts = append(parts, k+"="+p.GroupLabels[k])
+	for _, k := range sortedKeys(labels) {
+		parts = append(parts, k+"="+labels[k])
 	}
 	if len(parts) == 0 {
 		return "Alerts"
