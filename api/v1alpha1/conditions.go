@@ -39,6 +39,9 @@ const (
 	UserNotFoundReason    = "UserNotFound"
 	BlockedByUserReason   = "BlockedByUser"
 	BotDisabledReason     = "BotDisabledByAdmin"
+	// AppNotInChannelReason: a private or shared channel whose enabled apps do not include
+	// the bot's app; Teams takes a bot there only where its app was added to the channel.
+	AppNotInChannelReason = "AppNotInChannel"
 
 	// ProactiveMessage.
 	ScheduledReason       = "Scheduled"

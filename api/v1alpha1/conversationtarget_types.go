@@ -141,6 +141,13 @@ type ConversationTargetStatus struct {
 	// +optional
 	// +kubebuilder:validation:Enum=Personal;Channel;GroupChat
 	Kind string `json:"kind,omitempty"`
+
+	// channelType is a channel target's membership type as Microsoft Graph reports it:
+	// standard, private or shared. A bot reaches a private or shared channel only where its
+	// app was added to that channel. Empty when unknown (the channel could not be read).
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	ChannelType string `json:"channelType,omitempty"`
 }
 
 // ConversationTarget is one place Teams messages go: a user's 1:1 chat with the bot, a

@@ -168,8 +168,6 @@ func targetUserName(u *teamsv1alpha1.UserTarget) string {
 	return u.ID
 }
 
-// resolveChannel takes the channel id (the General channel's when none is given) as the
-// conversation: every message starts a new thread there.
 // cloudSupports refuses, before any call, a target whose check the configured cloud's Graph
 // cannot make: a channel or chat target lists the installed apps of the team or chat.
 func cloudSupports(s *targetScope, scope, what string) error {
@@ -180,40 +178,6 @@ func cloudSupports(s *targetScope, scope, what string) error {
 	return outcome.Stall(teamsv1alpha1.NotSupportedInCloudReason, fmt.Sprintf("%s (Microsoft Teams API implementation "+
 		"differences in national clouds), so the operator cannot check that the bot is in the %s: install the app there "+
 		"in Teams and use spec.conversation with the %s id instead", why, scope, what))
-}
-
-func (r *ConversationTargetReconciler) resolveChannel(ctx context.Context, s *targetScope) error {
-	if err := cloudSupports(s, "team", "channel"); err != nil {
-		return err
-	}
-	ch := s.target.Spec.Channel
-	channelID := ch.ChannelID
-	if channelID == "" {
-		ctrl.LoggerFrom(ctx).V(1).Info("Looking up the General channel", "teamId", ch.TeamID)
-		primary, err := s.clients.Graph.GetPrimaryChannel(ctx, ch.TeamID)
-		if msapi.IsNotFound(err) {
-			return outcome.Stall(teamsv1alpha1.ExternalNotFoundReason, targetTeamNotFound(ch.TeamID, s.clients.TenantID))
-		}
-		if err != nil {
-			return r.apiFailure(ctx, s, fmt.Errorf("looking up the General channel of team %s: %w", ch.TeamID, err), targetPermChannelRead)
-		}
-		channelID = primary.ID
-	}
-	scope := graph.Scope{Kind: graph.ScopeTeam, ID: ch.TeamID}
-	installed, err := r.botInstalled(ctx, s, scope)
-	if msapi.IsNotFound(err) {
-		return outcome.Stall(teamsv1alpha1.ExternalNotFoundReason, targetTeamNotFound(ch.TeamID, s.clients.TenantID))
-	}
-	if err != nil {
-		return r.apiFailure(ctx, s, fmt.Errorf("listing the apps installed in team %s: %w", ch.TeamID, err), targetPermTeamInstallRead)
-	}
-	if !installed {
-		return r.notInstalled(ctx, s, "the bot is not installed in team %s: create a "+
-			"TeamsAppInstallation with scope.team.id %s (or add the app to the team in Teams); this target becomes "+
-			"Ready by itself once it is installed", ch.TeamID, ch.TeamID)
-	}
-	s.ready(teamsv1alpha1.ResolvedReason, targetKindChannel, channelID, s.serviceURL)
-	return nil
 }
 
 func targetTeamNotFound(teamID, tenantID string) string {
@@ -249,17 +213,23 @@ func (r *ConversationTargetReconciler) resolveChat(ctx context.Context, s *targe
 // notification bots and possibly another Entra app
 // (https://learn.microsoft.com/graph/api/resources/teamsappdefinition).
 func (r *ConversationTargetReconciler) botInstalled(ctx context.Context, s *targetScope, scope graph.Scope) (bool, error) {
+	app, err := installedBot(ctx, s, scope)
+	return app != nil, err
+}
+
+// installedBot returns the installation of our bot's app in the scope, nil when there is none.
+func installedBot(ctx context.Context, s *targetScope, scope graph.Scope) (*graph.Installation, error) {
 	ctrl.LoggerFrom(ctx).V(1).Info("Listing installed apps", "scope", scope.Kind, "scopeId", scope.ID)
 	apps, err := s.clients.Graph.ListInstalledApps(ctx, scope, "")
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	for _, app := range apps {
-		if strings.EqualFold(app.Definition.BotID(), s.clients.AppID) {
-			return true, nil
+	for i := range apps {
+		if strings.EqualFold(apps[i].Definition.BotID(), s.clients.AppID) {
+			return &apps[i], nil
 		}
 	}
-	return false, nil
+	return nil, nil
 }
 
 // resolveInstallationRef takes the chat of a Ready user- or chat-scope TeamsAppInstallation.

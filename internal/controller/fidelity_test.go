@@ -38,6 +38,38 @@ var _ = Describe("Both tenant setups", func() {
 				Expect(ctReady(key, teamsv1alpha1.ResolvedReason).Status.Kind).To(Equal("Channel"))
 			})
 
+			It("reaches a private or a shared channel only once the app was added to the channel", func() {
+				taiReady(w.create("team", nil))
+				target := func(name, channelID string) client.ObjectKey {
+					return ctCreate(w.ns, name, teamsv1alpha1.ConversationTargetSpec{
+						Channel: &teamsv1alpha1.ChannelTarget{TeamID: w.teamID, ChannelID: channelID}, CredentialsRef: credentials(),
+					})
+				}
+				private, shared := target("private", w.privateID), target("shared", w.sharedID)
+				if setup.selfApp {
+					// The Self permissions cannot list a channel's apps: Ready, saying so; Teams decides.
+					for key, kind := range map[client.ObjectKey]string{private: "private", shared: "shared"} {
+						t := ctReady(key, teamsv1alpha1.ResolvedReason)
+						Expect(t.Status.ChannelType).To(Equal(kind))
+						Expect(ctReadyMessage(t)).To(ContainSubstring("could not check"))
+					}
+					pmMessage(w.ns, "refused", "private", nil)
+					refused := pmEventuallyPhase(w.ns, "refused", teamsv1alpha1.PhaseFailed)
+					Expect(pmReady(refused).Reason).To(Equal(teamsv1alpha1.BotNotInRosterReason))
+					Expect(pmReady(refused).Message).To(ContainSubstring("private channel"))
+				} else {
+					for key, kind := range map[client.ObjectKey]string{private: "private", shared: "shared"} {
+						Expect(ctReadyMessage(ctStalled(key, teamsv1alpha1.AppNotInChannelReason))).
+							To(ContainSubstring("is a " + kind + " channel and the app is not added to it"))
+					}
+				}
+				Expect(emu.EnableAppInChannel(w.privateID, w.teamsAppID, true)).To(Succeed())
+				t := ctReady(private, teamsv1alpha1.ResolvedReason)
+				Expect(t.Status.ConversationID).To(Equal(w.privateID))
+				pmMessage(w.ns, "delivered", "private", nil)
+				pmEventuallyPhase(w.ns, "delivered", teamsv1alpha1.PhaseDelivered)
+			})
+
 			It("installs in a group chat, and a chat target finds the bot by its bot id", func() {
 				taiReady(w.create("chat", func(s *teamsv1alpha1.TeamsAppInstallationSpec) {
 					s.Scope = teamsv1alpha1.InstallationScope{Chat: &teamsv1alpha1.ChatScope{ID: w.chatID}}

@@ -108,7 +108,7 @@ func (r *ProactiveMessageReconciler) recordOutcome(ctx context.Context, s *messa
 			"A send has an unknown outcome; sending again in %s (deliveryGuarantee AtLeastOnce)", wait.Round(time.Millisecond)), wait))
 	}
 	s.msg.Status.LastError = err.Error()
-	o := microsoftFailure(ctx, err, s.msg.Status.Attempts, messageWords(s.msg.Spec.TargetRef.Name))
+	o := microsoftFailure(ctx, err, s.msg.Status.Attempts, s.sendWords())
 	if r, ok := outcome.As(o); ok && r.Kind == outcome.Retry {
 		return s.retry(r)
 	}

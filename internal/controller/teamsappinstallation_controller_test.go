@@ -32,6 +32,8 @@ type taiWorld struct {
 	teamsAppID, externalID string
 	teamID, userID, upn    string
 	chatID                 string
+	// privateID and sharedID are the team's private and shared channels (no app added).
+	privateID, sharedID string
 }
 
 // taiSetup is one of the two tenant setups the docs allow (reference 1.4): an app whose manifest
@@ -70,7 +72,8 @@ func newTAIWorldFor(setup taiSetup) *taiWorld {
 		clientID: uuid.NewString(), secret: "tai-secret-" + hex(),
 		teamsAppID: uuid.NewString(), externalID: uuid.NewString(),
 		teamID: uuid.NewString(), userID: uuid.NewString(),
-		chatID: "19:" + hex() + "@thread.v2",
+		chatID:    "19:" + hex() + "@thread.v2",
+		privateID: "19:" + hex() + "@thread.tacv2", sharedID: "19:" + hex() + "@thread.tacv2",
 	}
 	w.upn = "tai-" + w.userID[:8] + "@" + emulator.DefaultTenantDomain
 	Expect(emu.MergeSeed(&emulator.Seed{Tenants: []emulator.TenantSeed{{
@@ -84,6 +87,10 @@ func newTAIWorldFor(setup taiSetup) *taiWorld {
 		Teams: []emulator.TeamSeed{{
 			ID: w.teamID, DisplayName: "TAI " + w.teamID[:8], GeneralChannelID: "19:" + hex() + "@thread.tacv2",
 			Members: []string{w.userID},
+			Channels: []emulator.ChannelSeed{
+				{ID: w.privateID, DisplayName: "private", MembershipType: emulator.ChannelPrivate},
+				{ID: w.sharedID, DisplayName: "shared", MembershipType: emulator.ChannelShared},
+			},
 		}},
 		Chats: []emulator.ChatSeed{{ID: w.chatID, Topic: "TAI", Members: []string{w.userID}}},
 	}}})).To(Succeed())

@@ -152,7 +152,7 @@ func (d *directory) access(tg *target, bot string) *botErr {
 			return &botErr{status: http.StatusForbidden, raw: blockedBody}
 		}
 	case ConversationChannel:
-		if !t.botInstalled(tg.team.installs, bot) {
+		if !t.botInstalled(tg.team.installs, bot) || !t.channelAllows(tg.channel, bot) {
 			return &botErr{status: http.StatusForbidden, code: "BotNotInConversationRoster",
 				msg: "The bot is not part of the conversation roster."}
 		}

@@ -286,3 +286,53 @@ func TestDoubledSlashIsNotRedirected(t *testing.T) {
 	g.Expect(r.status).To(Equal(http.StatusNotFound))
 	g.Expect(r.str("error", "message")).To(ContainSubstring("empty segment"))
 }
+
+// Private and shared channels take a bot only where its app was added to the channel, besides
+// the team (channelAllows); Graph reports the channel's membershipType and its enabledApps.
+func TestPrivateAndSharedChannels(t *testing.T) {
+	v := newEnv(t, Options{})
+	g := NewWithT(t)
+	tok := v.botToken()
+	thread := func(channelID string) map[string]any {
+		return map[string]any{
+			"isGroup": true, "tenantId": DefaultTenantID,
+			"channelData": map[string]any{"channel": map[string]string{"id": channelID}},
+			"activity":    text("new thread"),
+		}
+	}
+	v.install(ScopeTeam, DefaultTeamID)
+
+	gt := v.token(DefaultNotifierAppID, DefaultNotifierSecret, graphScope)
+	for id, want := range map[string]string{DefaultPrivateChannelID: ChannelPrivate, DefaultSharedChannelID: ChannelShared,
+		DefaultAlertsChannelID: ChannelStandard} {
+		r := v.do("GET", "/v1.0/teams/"+DefaultTeamID+"/channels/"+url.PathEscape(id), gt, nil)
+		g.Expect(r.status).To(Equal(http.StatusOK), string(r.raw))
+		g.Expect(r.str("membershipType")).To(Equal(want))
+	}
+	apps := func(channelID, token string) *resp {
+		return v.do("GET", "/v1.0/teams/"+DefaultTeamID+"/channels/"+url.PathEscape(channelID)+"/enabledApps", token, nil)
+	}
+	r := apps(DefaultSharedChannelID, gt)
+	g.Expect(r.status).To(Equal(http.StatusOK), string(r.raw))
+	g.Expect(r.list("value")).To(ConsistOf(HaveKeyWithValue("id", DefaultTeamsAppID)))
+	g.Expect(apps(DefaultPrivateChannelID, gt).list("value")).To(BeEmpty())
+	// The "Self" permissions are not in the list call's permissions table.
+	g.Expect(apps(DefaultSharedChannelID, v.graphToken()).status).To(Equal(http.StatusForbidden))
+
+	r = v.do("POST", "/teams/v3/conversations", tok, thread(DefaultSharedChannelID))
+	g.Expect(r.status).To(Equal(http.StatusCreated), string(r.raw))
+	r = v.do("POST", "/teams/v3/conversations", tok, thread(DefaultPrivateChannelID))
+	g.Expect(r.status).To(Equal(http.StatusForbidden))
+	g.Expect(r.str("error", "code")).To(Equal("BotNotInConversationRoster"))
+	g.Expect(v.do("POST", conv(DefaultPrivateChannelID), tok, text("x")).status).To(Equal(http.StatusForbidden))
+
+	g.Expect(v.e.EnableAppInChannel(DefaultPrivateChannelID, DefaultTeamsAppID, true)).To(Succeed())
+	g.Expect(apps(DefaultPrivateChannelID, gt).list("value")).To(HaveLen(1))
+	r = v.do("POST", "/teams/v3/conversations", tok, thread(DefaultPrivateChannelID))
+	g.Expect(r.status).To(Equal(http.StatusCreated), string(r.raw))
+	g.Expect(v.e.EnableAppInChannel(DefaultAlertsChannelID, DefaultTeamsAppID, true)).To(MatchError(ContainSubstring("standard")))
+
+	// Without the app in the team, being added to the channel is not enough.
+	g.Expect(v.e.Uninstall(ScopeTeam, DefaultTeamID, DefaultTeamsAppID)).To(Succeed())
+	g.Expect(v.do("POST", "/teams/v3/conversations", tok, thread(DefaultSharedChannelID)).status).To(Equal(http.StatusForbidden))
+}

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -102,6 +103,10 @@ type channel struct {
 	displayName string
 	description string
 	team        *team
+	// membershipType is standard, private or shared; enabled holds the catalog ids of the
+	// apps added to a private or shared channel.
+	membershipType string
+	enabled        map[string]bool
 }
 
 type chat struct {
@@ -447,21 +452,25 @@ func (d *directory) mergeTeam(t *tenant, ts TeamSeed, now time.Time) {
 		t.teams[key(ts.ID)] = tm
 	}
 	tm.displayName = ts.DisplayName
-	upsert := func(id, name, desc string) *channel {
-		if c := d.channels[key(id)]; c != nil {
-			c.displayName, c.description = name, desc
-			return c
+	upsert := func(cs ChannelSeed) *channel {
+		c := d.channels[key(cs.ID)]
+		if c == nil {
+			c = &channel{id: cs.ID, team: tm}
+			d.channels[key(cs.ID)] = c
+			tm.channels = append(tm.channels, c)
 		}
-		c := &channel{id: id, displayName: name, description: desc, team: tm}
-		d.channels[key(id)] = c
-		tm.channels = append(tm.channels, c)
+		c.displayName, c.description = cs.DisplayName, cs.Description
+		c.membershipType, c.enabled = cmp.Or(strings.ToLower(cs.MembershipType), ChannelStandard), map[string]bool{}
+		for _, a := range cs.EnabledApps {
+			c.enabled[key(a)] = true
+		}
 		return c
 	}
-	tm.general = upsert(ts.GeneralChannelID, "General", "")
+	tm.general = upsert(ChannelSeed{ID: ts.GeneralChannelID, DisplayName: "General"})
 	// Keep General first.
 	tm.channels = append([]*channel{tm.general}, slices.DeleteFunc(tm.channels, func(c *channel) bool { return c == tm.general })...)
 	for _, c := range ts.Channels {
-		upsert(c.ID, c.DisplayName, c.Description)
+		upsert(c)
 	}
 	for _, m := range tm.members {
 		delete(m.teams, key(tm.id))

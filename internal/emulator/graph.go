@@ -87,6 +87,7 @@ func (e *Emulator) graphRoutes() {
 	e.graph("GET /teams/{team}/primaryChannel", op("getPrimaryChannel"), e.getPrimaryChannel)
 	e.graph("GET /teams/{team}/channels", op("listChannels"), e.listChannels)
 	e.graph("GET /teams/{team}/channels/{channel}", op("getChannel"), e.getChannel)
+	e.graph("GET /teams/{team}/channels/{channel}/enabledApps", op("listChannelApps"), e.listEnabledApps)
 }
 
 func (e *Emulator) installRoutes(s Scope, prefix string) {
@@ -369,9 +370,9 @@ func (e *Emulator) listCatalogApps(w http.ResponseWriter, r *http.Request, g *gr
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"@odata.context": g.base + "/$metadata#appCatalogs/teamsApps",
-		"@odata.count":   len(out),
-		"value":          out,
+		odataContext:   g.base + "/$metadata#appCatalogs/teamsApps",
+		"@odata.count": len(out),
+		odataValue:     out,
 	})
 }
 
@@ -403,7 +404,7 @@ func (e *Emulator) getCatalogApp(w http.ResponseWriter, r *http.Request, g *grap
 	}
 	defs, hasDefs := exp["appDefinitions"]
 	m := catalogJSON(app, hasDefs, strings.Contains(defs, "bot"))
-	m["@odata.context"] = g.base + "/$metadata#appCatalogs/teamsApps/$entity"
+	m[odataContext] = g.base + "/$metadata#appCatalogs/teamsApps/$entity"
 	writeJSON(w, http.StatusOK, m)
 }
 
@@ -503,9 +504,9 @@ func (e *Emulator) listInstalled(s Scope) graphHandler {
 			out = append(out, installationJSON(in, app, exp, sel))
 		}
 		writeJSON(w, http.StatusOK, map[string]any{
-			"@odata.context": g.base + "/$metadata#" + string(s) + "s('" + r.PathValue("scope") + "')/installedApps",
-			"@odata.count":   len(out),
-			"value":          out,
+			odataContext:   g.base + "/$metadata#" + string(s) + "s('" + r.PathValue("scope") + "')/installedApps",
+			"@odata.count": len(out),
+			odataValue:     out,
 		})
 	}
 }
@@ -569,7 +570,7 @@ func (e *Emulator) getInstalled(s Scope) graphHandler {
 			return
 		}
 		m := installationJSON(in, app, exp, sel)
-		m["@odata.context"] = g.base + "/$metadata#" + string(s) + "s('" + r.PathValue("scope") + "')/installedApps/$entity"
+		m[odataContext] = g.base + "/$metadata#" + string(s) + "s('" + r.PathValue("scope") + "')/installedApps/$entity"
 		writeJSON(w, http.StatusOK, m)
 	}
 }
@@ -766,7 +767,7 @@ func (e *Emulator) getInstallationChat(w http.ResponseWriter, r *http.Request, g
 	u := t.userFor(r.PathValue("scope"))
 	id := PersonalChatID(app.BotID, u.id)
 	writeJSON(w, http.StatusOK, map[string]any{
-		"@odata.context":      g.base + "/$metadata#chats/$entity",
+		odataContext:          g.base + "/$metadata#chats/$entity",
 		"id":                  id,
 		"topic":               nil,
 		"createdDateTime":     timeJSON(app.lastModified),
@@ -803,7 +804,7 @@ func (e *Emulator) getUser(w http.ResponseWriter, r *http.Request, g *graphCall)
 		"givenName": nullable(given), "surname": nullable(sur), "jobTitle": nil, "businessPhones": []string{},
 		"mobilePhone": nil, "officeLocation": nil, "preferredLanguage": nil,
 	}
-	out := map[string]any{"@odata.context": g.base + "/$metadata#users/$entity"}
+	out := map[string]any{odataContext: g.base + "/$metadata#users/$entity"}
 	if sel := r.URL.Query().Get("$select"); sel != "" {
 		for f := range strings.SplitSeq(sel, ",") {
 			f = strings.TrimSpace(f)
@@ -825,7 +826,7 @@ func channelJSON(c *channel, t *team) map[string]any {
 	return map[string]any{
 		"id": c.id, "displayName": c.displayName, "description": nullable(c.description),
 		"createdDateTime": timeJSON(t.created), "isFavoriteByDefault": nil, "email": "", "tenantId": t.tenantID,
-		"membershipType": "standard",
+		"membershipType": c.membershipType,
 		"webUrl": "https://teams.microsoft.com/l/channel/" + url.PathEscape(c.id) + "/" + url.PathEscape(c.displayName) +
 			"?groupId=" + t.id + "&tenantId=" + t.tenantID,
 	}
@@ -857,7 +858,7 @@ func (e *Emulator) getPrimaryChannel(w http.ResponseWriter, r *http.Request, g *
 		return
 	}
 	m := channelJSON(tm.general, tm)
-	m["@odata.context"] = g.base + "/$metadata#teams('" + tm.id + "')/primaryChannel/$entity"
+	m[odataContext] = g.base + "/$metadata#teams('" + tm.id + "')/primaryChannel/$entity"
 	writeJSON(w, http.StatusOK, m)
 }
 
@@ -874,9 +875,9 @@ func (e *Emulator) listChannels(w http.ResponseWriter, r *http.Request, g *graph
 		out = append(out, channelJSON(c, tm))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"@odata.context": g.base + "/$metadata#teams('" + tm.id + "')/channels",
-		"@odata.count":   len(out),
-		"value":          out,
+		odataContext:   g.base + "/$metadata#teams('" + tm.id + "')/channels",
+		"@odata.count": len(out),
+		odataValue:     out,
 	})
 }
 
@@ -894,6 +895,6 @@ func (e *Emulator) getChannel(w http.ResponseWriter, r *http.Request, g *graphCa
 		return
 	}
 	m := channelJSON(c, tm)
-	m["@odata.context"] = g.base + "/$metadata#teams('" + tm.id + "')/channels/$entity"
+	m[odataContext] = g.base + "/$metadata#teams('" + tm.id + "')/channels/$entity"
 	writeJSON(w, http.StatusOK, m)
 }

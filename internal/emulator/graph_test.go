@@ -314,7 +314,7 @@ func TestGraphInstallationChatAndDirectory(t *testing.T) {
 	for _, c := range r.list("value") {
 		names = append(names, c.(map[string]any)["displayName"])
 	}
-	g.Expect(names).To(Equal([]any{"General", "alerts", "deployments"}))
+	g.Expect(names).To(Equal([]any{"General", "alerts", "deployments", "security", "partners"}))
 	r = v.do("GET", "/v1.0/teams/99999999-9999-4999-8999-999999999999/primaryChannel", tok, nil)
 	g.Expect(r.status).To(Equal(http.StatusNotFound))
 }

@@ -476,3 +476,9 @@ var (
 		"id": nil, "teamsApp": odataTeamsApp, "teamsAppDefinition": odataDefinition,
 	}}
 )
+
+// Keys of an OData response body.
+const (
+	odataContext = "@odata.context"
+	odataValue   = "value"
+)

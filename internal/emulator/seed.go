@@ -136,11 +136,17 @@ type TeamSeed struct {
 	InstalledApps []string `json:"installedApps,omitempty"`
 }
 
-// ChannelSeed is a standard channel.
+// ChannelSeed is a channel other than General.
 type ChannelSeed struct {
 	ID          string `json:"id"`
 	DisplayName string `json:"displayName"`
 	Description string `json:"description,omitempty"`
+	// MembershipType is standard (the default), private or shared, as Graph's channel
+	// resource names it.
+	MembershipType string `json:"membershipType,omitempty"`
+	// EnabledApps are catalog ids of the apps added to a private or shared channel
+	// (Graph's channel enabledApps). A bot posts there only if its app is one of them.
+	EnabledApps []string `json:"enabledApps,omitempty"`
 }
 
 // ChatSeed is a group chat.
@@ -192,6 +198,10 @@ const (
 	DefaultGeneralChannelID     = "19:b06dbcfdb6ac4ef782c8991f4ec6de92@thread.tacv2"
 	DefaultAlertsChannelID      = "19:5c2a8e0e3f0b4a1d9b7f2c6e1d4a8b3f@thread.tacv2"
 	DefaultDeploymentsChannelID = "19:9e4d7c1a2b3f4e5d8c6b0a1f2e3d4c5b@thread.tacv2"
+	// DefaultPrivateChannelID is the private channel "security" (no app added to it).
+	DefaultPrivateChannelID = "19:7a1c3e5f9b2d4f6a8c0e1b3d5f7a9c2e@thread.tacv2"
+	// DefaultSharedChannelID is the shared channel "partners", with the default app added.
+	DefaultSharedChannelID = "19:3f8b1d6e2a4c4e9b8d7f6a5c4b3e2d1f@thread.tacv2"
 
 	// DefaultGroupChatID is a group chat of Adele, Megan and Diego.
 	DefaultGroupChatID = "19:bc6f6051439a43fabe0884f972daabaf@thread.v2"
@@ -244,8 +254,8 @@ var DefaultGraphRoles = []string{
 // DefaultSeed is a small demo tenant: one single-tenant bot app (secret, certificate and federated
 // credential, DefaultGraphRoles), its Teams app in the org catalog (webApplicationInfo = the bot),
 // a second bot (DefaultNotifierAppID, DefaultNotifierGraphRoles) whose Teams app has no
-// webApplicationInfo, five users, the "Platform" team
-// with General, alerts and deployments channels, one group chat, and nothing installed.
+// webApplicationInfo, five users, the "Platform" team with General, alerts and deployments
+// channels, a private and a shared channel, one group chat, and nothing installed.
 func DefaultSeed() *Seed {
 	u := func(id, upn, name string) UserSeed {
 		return UserSeed{ID: id, UserPrincipalName: upn, DisplayName: name}
@@ -303,6 +313,10 @@ func DefaultSeed() *Seed {
 			Channels: []ChannelSeed{
 				{ID: DefaultAlertsChannelID, DisplayName: "alerts", Description: "Alerts from production"},
 				{ID: DefaultDeploymentsChannelID, DisplayName: "deployments", Description: "Release notes"},
+				{ID: DefaultPrivateChannelID, DisplayName: "security", Description: "Private: incident response",
+					MembershipType: ChannelPrivate},
+				{ID: DefaultSharedChannelID, DisplayName: "partners", Description: "Shared with a partner organisation",
+					MembershipType: ChannelShared, EnabledApps: []string{DefaultTeamsAppID}},
 			},
 			Members: []string{DefaultUserAdeleID, DefaultUserAlexID, DefaultUserMeganID, DefaultUserLynneID},
 		}},
@@ -468,6 +482,7 @@ func (c *shapeChecker) teams(t *TenantSeed) {
 				c.add("tenant %s: team %s: channel id %q is not 19:…@thread.tacv2", t.ID, tm.ID, ch.ID)
 			}
 			c.unique("channel", ch.ID)
+			c.channelType(t, tm.ID, ch)
 		}
 	}
 }

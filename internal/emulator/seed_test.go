@@ -33,14 +33,17 @@ func TestSeedValidation(t *testing.T) {
 		seed string
 		want string
 	}{
-		"tenant id":      {seed: `tenants: [{id: contoso}]`, want: `tenants[0].id "contoso" is not a GUID`},
-		"unknown field":  {seed: `tenants: [{id: ` + DefaultTenantID + `, colour: blue}]`, want: `unknown field "colour"`},
-		"duplicate user": {seed: `tenants: [{id: ` + DefaultTenantID + `, users: [{id: ` + DefaultUserAdeleID + `, userPrincipalName: a}, {id: ` + DefaultUserAdeleID + `, userPrincipalName: b}]}]`, want: "duplicate user"},
-		"channel id":     {seed: `tenants: [{id: ` + DefaultTenantID + `, teams: [{id: ` + DefaultTeamID + `, displayName: x, generalChannelId: general}]}]`, want: "is not 19:…@thread.tacv2"},
-		"chat id":        {seed: `tenants: [{id: ` + DefaultTenantID + `, chats: [{id: "19:x@thread.tacv2"}]}]`, want: "is not 19:…@thread.v2"},
-		"certificate":    {seed: `tenants: [{id: ` + DefaultTenantID + `, apps: [{clientId: ` + DefaultBotAppID + `, certificates: [nope]}]}]`, want: "not a PEM CERTIFICATE block"},
-		"distribution":   {seed: `tenants: [{id: ` + DefaultTenantID + `, catalog: [{id: a, displayName: A, distributionMethod: shop}]}]`, want: `distributionMethod "shop"`},
-		"federated":      {seed: `tenants: [{id: ` + DefaultTenantID + `, apps: [{clientId: ` + DefaultBotAppID + `, federatedCredentials: [{issuer: x}]}]}]`, want: "needs issuer and subject"},
+		"tenant id":                          {seed: `tenants: [{id: contoso}]`, want: `tenants[0].id "contoso" is not a GUID`},
+		"unknown field":                      {seed: `tenants: [{id: ` + DefaultTenantID + `, colour: blue}]`, want: `unknown field "colour"`},
+		"duplicate user":                     {seed: `tenants: [{id: ` + DefaultTenantID + `, users: [{id: ` + DefaultUserAdeleID + `, userPrincipalName: a}, {id: ` + DefaultUserAdeleID + `, userPrincipalName: b}]}]`, want: "duplicate user"},
+		"channel id":                         {seed: `tenants: [{id: ` + DefaultTenantID + `, teams: [{id: ` + DefaultTeamID + `, displayName: x, generalChannelId: general}]}]`, want: "is not 19:…@thread.tacv2"},
+		"channel type":                       {seed: `tenants: [{id: ` + DefaultTenantID + `, teams: [{id: ` + DefaultTeamID + `, displayName: x, generalChannelId: "` + DefaultGeneralChannelID + `", channels: [{id: "` + DefaultAlertsChannelID + `", displayName: a, membershipType: secret}]}]}]`, want: `membershipType "secret"`},
+		"enabled apps of a standard channel": {seed: `tenants: [{id: ` + DefaultTenantID + `, teams: [{id: ` + DefaultTeamID + `, displayName: x, generalChannelId: "` + DefaultGeneralChannelID + `", channels: [{id: "` + DefaultAlertsChannelID + `", displayName: a, enabledApps: [x]}]}]}]`, want: "enabledApps is for private and shared channels"},
+		"enabled app not in the catalog":     {seed: `tenants: [{id: ` + DefaultTenantID + `, teams: [{id: ` + DefaultTeamID + `, displayName: x, generalChannelId: "` + DefaultGeneralChannelID + `", channels: [{id: "` + DefaultAlertsChannelID + `", displayName: a, membershipType: shared, enabledApps: [x]}]}]}]`, want: "enabled app x is not in the catalog"},
+		"chat id":                            {seed: `tenants: [{id: ` + DefaultTenantID + `, chats: [{id: "19:x@thread.tacv2"}]}]`, want: "is not 19:…@thread.v2"},
+		"certificate":                        {seed: `tenants: [{id: ` + DefaultTenantID + `, apps: [{clientId: ` + DefaultBotAppID + `, certificates: [nope]}]}]`, want: "not a PEM CERTIFICATE block"},
+		"distribution":                       {seed: `tenants: [{id: ` + DefaultTenantID + `, catalog: [{id: a, displayName: A, distributionMethod: shop}]}]`, want: `distributionMethod "shop"`},
+		"federated":                          {seed: `tenants: [{id: ` + DefaultTenantID + `, apps: [{clientId: ` + DefaultBotAppID + `, federatedCredentials: [{issuer: x}]}]}]`, want: "needs issuer and subject"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

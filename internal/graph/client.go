@@ -264,6 +264,40 @@ func (c *Client) GetPrimaryChannel(ctx context.Context, teamID string) (Channel,
 	return ch, requireID("getPrimaryChannel", ch.ID)
 }
 
+// GetChannel implements Interface (https://learn.microsoft.com/graph/api/channel-get).
+func (c *Client) GetChannel(ctx context.Context, teamID, channelID string) (Channel, error) {
+	path, err := channelPath(teamID, channelID)
+	if err != nil {
+		return Channel{}, err
+	}
+	var ch Channel
+	if err := c.do(ctx, "getChannel", http.MethodGet, c.base+path, nil, &ch); err != nil {
+		return Channel{}, err
+	}
+	return ch, requireID("getChannel", ch.ID)
+}
+
+// ListChannelApps implements Interface (https://learn.microsoft.com/graph/api/channel-list-enabledapps).
+func (c *Client) ListChannelApps(ctx context.Context, teamID, channelID string) ([]TeamsApp, error) {
+	path, err := channelPath(teamID, channelID)
+	if err != nil {
+		return nil, err
+	}
+	return list[TeamsApp](ctx, c, "listChannelApps", c.base+path+"/enabledApps")
+}
+
+func channelPath(teamID, channelID string) (string, error) {
+	team, err := segment("team id", teamID)
+	if err != nil {
+		return "", err
+	}
+	channel, err := segment("channel id", channelID)
+	if err != nil {
+		return "", err
+	}
+	return "/teams/" + team + "/channels/" + channel, nil
+}
+
 // requireID turns a 2xx without the object's id into an error rather than a
 // zero value a controller would store.
 func requireID(op, id string) error {

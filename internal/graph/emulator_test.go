@@ -225,6 +225,16 @@ func TestEmulatorUsersAndChannels(t *testing.T) {
 
 	_, err = env.client.GetPrimaryChannel(ctx, "00000000-0000-0000-0000-000000000000")
 	g.Expect(msapi.IsNotFound(err)).To(BeTrue())
+
+	ch, err = env.client.GetChannel(ctx, emulator.DefaultTeamID, emulator.DefaultPrivateChannelID)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ch.MembershipType).To(Equal(ChannelPrivate))
+	_, err = env.client.GetChannel(ctx, emulator.DefaultTeamID, "19:nope@thread.tacv2")
+	g.Expect(msapi.IsNotFound(err)).To(BeTrue())
+	// The default bot holds only the "Self" installation permissions, which the channel apps list
+	// does not take.
+	_, err = env.client.ListChannelApps(ctx, emulator.DefaultTeamID, emulator.DefaultSharedChannelID)
+	g.Expect(msapi.IsForbidden(err)).To(BeTrue(), "%v", err)
 }
 
 // TestEmulatorHostileIDs: escaped ids reach the emulator as data. A quote does

@@ -23,6 +23,8 @@ type Fake struct {
 	GetInstallationChatFunc         func(ctx context.Context, userID, installationID string) (string, error)
 	GetUserFunc                     func(ctx context.Context, idOrUPN string) (User, error)
 	GetPrimaryChannelFunc           func(ctx context.Context, teamID string) (Channel, error)
+	GetChannelFunc                  func(ctx context.Context, teamID, channelID string) (Channel, error)
+	ListChannelAppsFunc             func(ctx context.Context, teamID, channelID string) ([]TeamsApp, error)
 }
 
 var _ Interface = (*Fake)(nil)
@@ -109,4 +111,20 @@ func (f *Fake) GetPrimaryChannel(ctx context.Context, teamID string) (Channel, e
 		return Channel{}, notImplemented("GetPrimaryChannel")
 	}
 	return f.GetPrimaryChannelFunc(ctx, teamID)
+}
+
+// GetChannel implements Interface.
+func (f *Fake) GetChannel(ctx context.Context, teamID, channelID string) (Channel, error) {
+	if f.GetChannelFunc == nil {
+		return Channel{}, notImplemented("GetChannel")
+	}
+	return f.GetChannelFunc(ctx, teamID, channelID)
+}
+
+// ListChannelApps implements Interface.
+func (f *Fake) ListChannelApps(ctx context.Context, teamID, channelID string) ([]TeamsApp, error) {
+	if f.ListChannelAppsFunc == nil {
+		return nil, notImplemented("ListChannelApps")
+	}
+	return f.ListChannelAppsFunc(ctx, teamID, channelID)
 }

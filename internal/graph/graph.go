@@ -47,6 +47,12 @@ type Interface interface {
 	// GetPrimaryChannel returns a team's General channel (whose id is the team's
 	// thread id).
 	GetPrimaryChannel(ctx context.Context, teamID string) (Channel, error)
+	// GetChannel returns a channel of a team, with its membershipType (standard,
+	// private or shared).
+	GetChannel(ctx context.Context, teamID, channelID string) (Channel, error)
+	// ListChannelApps returns the apps added to a private or shared channel
+	// (its enabledApps), following pagination.
+	ListChannelApps(ctx context.Context, teamID, channelID string) ([]TeamsApp, error)
 }
 
 // ScopeKind is where an app is installed.
@@ -149,6 +155,13 @@ type User struct {
 	DisplayName       string `json:"displayName,omitempty"`
 	Mail              string `json:"mail,omitempty"`
 }
+
+// Channel membership types (https://learn.microsoft.com/graph/api/resources/channel).
+const (
+	ChannelStandard = "standard"
+	ChannelPrivate  = "private"
+	ChannelShared   = "shared"
+)
 
 // Channel is a Teams channel.
 type Channel struct {
