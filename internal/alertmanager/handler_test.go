@@ -396,32 +396,3 @@ func TestRequestCaps(t *testing.T) {
 	g.Expect(rec.Code).To(Equal(http.StatusServiceUnavailable), "a second request while one is in flight")
 	close(release)
 }
-
-// TestConnectionCap: connections over the cap wait until one closes.
-func TestConnectionCap(t *testing.T) {
-	g := NewWithT(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	g.Expect(err).NotTo(HaveOccurred())
-	l := limitListener(ln, 1)
-	defer func() { _ = l.Close() }()
-	accepted := make(chan net.Conn, 2)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
-	for range 2 {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		g.Expect(err).NotTo(HaveOccurred())
-		defer func() { _ = c.Close() }()
-	}
-	var first net.Conn
-	g.Eventually(accepted).WithTimeout(10 * time.Second).Should(Receive(&first))
-	g.Consistently(accepted).WithTimeout(300 * time.Millisecond).ShouldNot(Receive())
-	g.Expect(first.Close()).To(Succeed())
-	g.Eventually(accepted).WithTimeout(10 * time.Second).Should(Receive())
-}
