@@ -61,6 +61,7 @@ type flags struct {
 	secretNamespaces           string
 	secretSelector             string
 	annotationKeyFile          string
+	bot                        botFlags
 }
 
 // DefaultSharedCredentialsSelector is the documented default of
@@ -115,6 +116,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.StringVar(&f.annotationKeyFile, "annotation-key-file", "",
 		"File with the key (at least 32 bytes) that signs the message ids recorded in annotations, so ids restored "+
 			"from a backup are trusted; empty: a random key per start (restored messages are then not trusted).")
+	f.bot.bind(flag.CommandLine)
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -186,6 +188,9 @@ func operatorOptions(f flags) (operator.Options, error) {
 	if err != nil {
 		return operator.Options{}, err
 	}
+	if endpoints, err = endpoints.WithBotOpenIDMetadata(f.bot.openIDMetadataURL); err != nil {
+		return operator.Options{}, fmt.Errorf("--bot-openid-metadata-url: %w", err)
+	}
 	def, err := parseNamespacedName(f.defaultCred)
 	if err != nil {
 		return operator.Options{}, err
@@ -231,6 +236,7 @@ func operatorOptions(f flags) (operator.Options, error) {
 		FederatedTokenFile: os.Getenv("AZURE_FEDERATED_TOKEN_FILE"),
 		MaxSendRPS:         f.maxSendRPS,
 		MessageWorkers:     f.messageWorkers,
+		BotEndpoint:        f.bot.serverOptions(f.enableHTTP2),
 	}, nil
 }
 

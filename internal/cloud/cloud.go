@@ -51,57 +51,85 @@ type Endpoints struct {
 	// ServiceHosts are the hosts a serviceUrl may name in this cloud, lower case, in
 	// url.URL.Host form: "host" for port 443, "host:port" for any other port.
 	ServiceHosts []string
+	// BotOpenIDMetadataURL is where the Bot Connector publishes the OpenID metadata (and through
+	// it the signing keys) of the tokens it sends to a bot's messaging endpoint.
+	// --bot-openid-metadata-url overrides it (WithBotOpenIDMetadata).
+	BotOpenIDMetadataURL string
+	// BotTokenIssuer is the issuer of those tokens. Never changed by overrides: a test double
+	// serving the metadata issues tokens as the real service does.
+	BotTokenIssuer string
 }
+
+// The Bot Connector's inbound-token values (reference BF-AUTH "Authenticate requests from the
+// Bot Connector service to your bot"; BF-GOV and BF-CN for the government and China clouds).
+const (
+	publicBotOpenIDMetadata = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+	publicBotIssuer         = "https://api.botframework.com"
+	usGovBotOpenIDMetadata  = "https://login.botframework.azure.us/v1/.well-known/openidconfiguration"
+	usGovBotIssuer          = "https://api.botframework.us"
+	chinaBotOpenIDMetadata  = "https://login.botframework.azure.cn/v1/.well-known/openidconfiguration"
+	chinaBotIssuer          = "https://api.botframework.azure.cn"
+)
 
 var clouds = map[Name]Endpoints{
 	Public: {
-		AuthorityHost:     "https://login.microsoftonline.com/",
-		GraphEndpoint:     "https://graph.microsoft.com",
-		GraphScope:        "https://graph.microsoft.com/.default",
-		BotScope:          "https://api.botframework.com/.default",
-		BotLegacyTenant:   "botframework.com",
-		DefaultServiceURL: "https://smba.trafficmanager.net/teams/",
-		ServiceHosts:      []string{"smba.trafficmanager.net"},
+		AuthorityHost:        "https://login.microsoftonline.com/",
+		GraphEndpoint:        "https://graph.microsoft.com",
+		GraphScope:           "https://graph.microsoft.com/.default",
+		BotScope:             "https://api.botframework.com/.default",
+		BotLegacyTenant:      "botframework.com",
+		DefaultServiceURL:    "https://smba.trafficmanager.net/teams/",
+		ServiceHosts:         []string{"smba.trafficmanager.net"},
+		BotOpenIDMetadataURL: publicBotOpenIDMetadata,
+		BotTokenIssuer:       publicBotIssuer,
 	},
 	// GCC tenants live in Azure commercial: worldwide Entra, Graph and Bot scope,
 	// but their own Teams service host (the public one answers InvalidBotApiHost).
 	USGovGCC: {
-		AuthorityHost:     "https://login.microsoftonline.com/",
-		GraphEndpoint:     "https://graph.microsoft.com",
-		GraphScope:        "https://graph.microsoft.com/.default",
-		BotScope:          "https://api.botframework.com/.default",
-		BotLegacyTenant:   "botframework.com",
-		DefaultServiceURL: "https://smba.infra.gcc.teams.microsoft.com/teams/",
-		ServiceHosts:      []string{"smba.infra.gcc.teams.microsoft.com"},
+		AuthorityHost:        "https://login.microsoftonline.com/",
+		GraphEndpoint:        "https://graph.microsoft.com",
+		GraphScope:           "https://graph.microsoft.com/.default",
+		BotScope:             "https://api.botframework.com/.default",
+		BotLegacyTenant:      "botframework.com",
+		DefaultServiceURL:    "https://smba.infra.gcc.teams.microsoft.com/teams/",
+		ServiceHosts:         []string{"smba.infra.gcc.teams.microsoft.com"},
+		BotOpenIDMetadataURL: publicBotOpenIDMetadata,
+		BotTokenIssuer:       publicBotIssuer,
 	},
 	USGovGCCHigh: {
-		AuthorityHost:     "https://login.microsoftonline.us/",
-		GraphEndpoint:     "https://graph.microsoft.us",
-		GraphScope:        "https://graph.microsoft.us/.default",
-		BotScope:          "https://api.botframework.us/.default",
-		BotLegacyTenant:   "MicrosoftServices.onmicrosoft.us",
-		DefaultServiceURL: "https://smba.infra.gov.teams.microsoft.us/teams/",
-		ServiceHosts:      []string{"smba.infra.gov.teams.microsoft.us"},
+		AuthorityHost:        "https://login.microsoftonline.us/",
+		GraphEndpoint:        "https://graph.microsoft.us",
+		GraphScope:           "https://graph.microsoft.us/.default",
+		BotScope:             "https://api.botframework.us/.default",
+		BotLegacyTenant:      "MicrosoftServices.onmicrosoft.us",
+		DefaultServiceURL:    "https://smba.infra.gov.teams.microsoft.us/teams/",
+		ServiceHosts:         []string{"smba.infra.gov.teams.microsoft.us"},
+		BotOpenIDMetadataURL: usGovBotOpenIDMetadata,
+		BotTokenIssuer:       usGovBotIssuer,
 	},
 	USGovDoD: {
-		AuthorityHost:     "https://login.microsoftonline.us/",
-		GraphEndpoint:     "https://dod-graph.microsoft.us",
-		GraphScope:        "https://dod-graph.microsoft.us/.default",
-		BotScope:          "https://api.botframework.us/.default",
-		BotLegacyTenant:   "MicrosoftServices.onmicrosoft.us",
-		DefaultServiceURL: "https://smba.infra.dod.teams.microsoft.us/teams/",
-		ServiceHosts:      []string{"smba.infra.dod.teams.microsoft.us"},
+		AuthorityHost:        "https://login.microsoftonline.us/",
+		GraphEndpoint:        "https://dod-graph.microsoft.us",
+		GraphScope:           "https://dod-graph.microsoft.us/.default",
+		BotScope:             "https://api.botframework.us/.default",
+		BotLegacyTenant:      "MicrosoftServices.onmicrosoft.us",
+		DefaultServiceURL:    "https://smba.infra.dod.teams.microsoft.us/teams/",
+		ServiceHosts:         []string{"smba.infra.dod.teams.microsoft.us"},
+		BotOpenIDMetadataURL: usGovBotOpenIDMetadata,
+		BotTokenIssuer:       usGovBotIssuer,
 	},
 	// China publishes no Teams service URL: bots use the serviceUrl of an inbound
 	// activity, so --bot-service-url (or a target's serviceUrl) is required there.
 	// login.partner.microsoftonline.cn is the host the Bot Framework China docs and
 	// MSAL prefer (login.chinacloudapi.cn is its older alias).
 	China: {
-		AuthorityHost:   "https://login.partner.microsoftonline.cn/",
-		GraphEndpoint:   "https://microsoftgraph.chinacloudapi.cn",
-		GraphScope:      "https://microsoftgraph.chinacloudapi.cn/.default",
-		BotScope:        "https://api.botframework.azure.cn/.default",
-		BotLegacyTenant: "microsoftservices.partner.onmschina.cn",
+		AuthorityHost:        "https://login.partner.microsoftonline.cn/",
+		GraphEndpoint:        "https://microsoftgraph.chinacloudapi.cn",
+		GraphScope:           "https://microsoftgraph.chinacloudapi.cn/.default",
+		BotScope:             "https://api.botframework.azure.cn/.default",
+		BotLegacyTenant:      "microsoftservices.partner.onmschina.cn",
+		BotOpenIDMetadataURL: chinaBotOpenIDMetadata,
+		BotTokenIssuer:       chinaBotIssuer,
 	},
 }
 
@@ -184,6 +212,21 @@ func (e Endpoints) WithOverrides(authorityHost, graphEndpoint, botServiceURL str
 			out.ServiceHosts = append(out.ServiceHosts, host)
 		}
 	}
+	return out, nil
+}
+
+// WithBotOpenIDMetadata returns e with the Bot Connector's OpenID metadata URL replaced
+// (--bot-openid-metadata-url); "" keeps the cloud's. It must be an absolute https URL.
+func (e Endpoints) WithBotOpenIDMetadata(metadataURL string) (Endpoints, error) {
+	out := e.clone()
+	if metadataURL == "" {
+		return out, nil
+	}
+	u, err := parseHTTPS("bot OpenID metadata URL", metadataURL)
+	if err != nil {
+		return Endpoints{}, err
+	}
+	out.BotOpenIDMetadataURL = u.String()
 	return out, nil
 }
 

@@ -106,6 +106,7 @@ type Emulator struct {
 	signer  *signer
 	tokens  tokenCache
 	mux     *http.ServeMux
+	botEP   botEndpointState // where users' activities go (useracts.go)
 }
 
 // world is everything Reset throws away.

@@ -16,6 +16,8 @@ func (e *Emulator) routes() {
 	e.connectorRoutes()
 	e.audienceRoutes()
 	e.controlRoutes()
+	e.botAuthRoutes()
+	e.userActRoutes()
 	e.mux.HandleFunc("/", e.notFoundRoute)
 }
 

@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/teams-operator/teams-operator/internal/auth"
+	"github.com/teams-operator/teams-operator/internal/botendpoint"
 	"github.com/teams-operator/teams-operator/internal/botframework"
 	"github.com/teams-operator/teams-operator/internal/cloud"
 	"github.com/teams-operator/teams-operator/internal/controller"
@@ -60,6 +61,9 @@ type Options struct {
 	// SecretSelector, when set, limits the Secrets the manager watches and reads to those it
 	// matches (--secret-label-selector).
 	SecretSelector labels.Selector
+	// BotEndpoint is where the bot's messaging endpoint listens (--bot-endpoint-bind-address);
+	// off when unset.
+	BotEndpoint botendpoint.ServerOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -99,6 +103,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up %T: %w", r, err)
 		}
+	}
+	if _, err := setupBotEndpoint(mgr, opts, factory); err != nil {
+		return err
 	}
 	return nil
 }

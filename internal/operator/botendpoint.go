@@ -1,0 +1,28 @@
+package operator
+
+import (
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/teams-operator/teams-operator/internal/botendpoint"
+	"github.com/teams-operator/teams-operator/internal/controller"
+)
+
+// setupBotEndpoint adds the bot's messaging endpoint (off unless opts.BotEndpoint.BindAddress
+// is set) and registers the operator's activity handlers. Handlers of other features are
+// registered here too: registry.HandleInvoke("adaptiveCard/action", ...).
+func setupBotEndpoint(mgr ctrl.Manager, opts Options, factory *controller.SecretClientFactory) (*botendpoint.Registry, error) {
+	registry := botendpoint.NewRegistry()
+	if !opts.BotEndpoint.Enabled() {
+		return registry, nil
+	}
+	_, err := botendpoint.AddToManager(mgr, botendpoint.Options{
+		Server:      opts.BotEndpoint,
+		MetadataURL: opts.Endpoints.BotOpenIDMetadataURL,
+		Issuer:      opts.Endpoints.BotTokenIssuer,
+		HTTPClient:  factory.HTTPClient,
+		Policy:      factory.Policy,
+		Clients:     factory,
+		Registry:    registry,
+	})
+	return registry, err
+}
