@@ -106,6 +106,33 @@ type ConversationTargetSpec struct {
 	// unset, the manager's default credentials are used.
 	// +optional
 	CredentialsRef *LocalObjectReference `json:"credentialsRef,omitempty"`
+
+	// cardActions narrows who may press the buttons (Universal Actions) of cards sent to this
+	// target, such as Acknowledge and Silence on Alertmanager cards. Default: everyone in the
+	// conversation (Teams sends a button press only from its members).
+	// +optional
+	CardActions *CardActionsPolicy `json:"cardActions,omitempty"`
+}
+
+// CardActionsPolicy lists who may press a card's buttons: a person listed in allowedUsers, or a
+// member of one of allowedGroups.
+type CardActionsPolicy struct {
+	// allowedUsers are Entra object ids of the people who may act.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=36
+	// +kubebuilder:validation:items:Pattern=`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+	AllowedUsers []string `json:"allowedUsers,omitempty"`
+
+	// allowedGroups are Entra group object ids: their direct and nested members may act. Checking
+	// membership needs the Graph permission GroupMember.Read.All for the bot's app.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=10
+	// +kubebuilder:validation:items:MaxLength=36
+	// +kubebuilder:validation:items:Pattern=`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+	AllowedGroups []string `json:"allowedGroups,omitempty"`
 }
 
 // ConversationTargetStatus is the resolved conversation.

@@ -301,6 +301,49 @@ type ProactiveMessageStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	ContentHash string `json:"contentHash,omitempty"`
+
+	// cardActions records what people did with the card's buttons (Universal Actions), for
+	// example Acknowledge and Silence on an Alertmanager card.
+	// +optional
+	CardActions *CardActionsStatus `json:"cardActions,omitempty"`
+}
+
+// CardActionsStatus is the state people set with the card's buttons.
+type CardActionsStatus struct {
+	// acknowledged: who acknowledged the message, and when.
+	// +optional
+	Acknowledged *CardActor `json:"acknowledged,omitempty"`
+
+	// silence is the Alertmanager silence created from the card, while it lasts.
+	// +optional
+	Silence *CardSilence `json:"silence,omitempty"`
+}
+
+// CardActor is a Teams user who pressed a button, and when.
+type CardActor struct {
+	// name is the user's Teams display name.
+	// +kubebuilder:validation:MaxLength=256
+	Name string `json:"name"`
+
+	// aadObjectId is the user's Entra object id.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	AADObjectID string `json:"aadObjectId,omitempty"`
+
+	// at is when the button was pressed.
+	At metav1.Time `json:"at"`
+}
+
+// CardSilence is an Alertmanager silence created from a card.
+type CardSilence struct {
+	CardActor `json:",inline"`
+
+	// id is Alertmanager's silence id.
+	// +kubebuilder:validation:MaxLength=64
+	ID string `json:"id"`
+
+	// until is when the silence ends.
+	Until metav1.Time `json:"until"`
 }
 
 // ProactiveMessage is one message to one ConversationTarget. The operator sends it once,

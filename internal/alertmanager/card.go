@@ -57,6 +57,8 @@ type View struct {
 	More int
 	// Source is the sender: "alertmanager" or "grafana".
 	Source string
+	// exactCommonLabels are the common labels as sent (not truncated): a silence's matchers.
+	exactCommonLabels map[string]string
 }
 
 // NewView sorts, caps and truncates the payload's alerts for a card.
@@ -95,6 +97,7 @@ func NewView(p *Payload, namespace, target string, lim Limits) *View {
 		CommonLabels:      truncateValues(p.CommonLabels, lim.MaxValueLen),
 		CommonAnnotations: truncateValues(p.CommonAnnotations, lim.MaxValueLen),
 		ExternalURL:       p.ExternalURL, Alerts: alerts, More: more, Source: p.sourceName(),
+		exactCommonLabels: p.CommonLabels,
 	}
 }
 

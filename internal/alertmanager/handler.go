@@ -79,6 +79,13 @@ type Options struct {
 	// that) the requests accepted; beyond either, a bare 503 with Retry-After.
 	MaxInFlight   int
 	RatePerSecond float64
+	// Buttons adds the card's Acknowledge and Silence buttons where the namespace names its
+	// Alertmanager (Secret APISecret): on when the bot endpoint, which receives the presses, runs.
+	Buttons bool
+	// APISecret is the name of each namespace's Alertmanager Secret (DefaultAPISecret).
+	APISecret string
+	// Now is the clock (tests).
+	Now func() time.Time
 }
 
 // Defaults of the request caps: far above what Alertmanager sends (a few notifications per
@@ -115,6 +122,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RatePerSecond == 0 {
 		o.RatePerSecond = DefaultRatePerSecond
+	}
+	if o.APISecret == "" {
+		o.APISecret = DefaultAPISecret
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o
 }
@@ -355,12 +368,12 @@ func (h *handler) render(ctx context.Context, p *Payload, ns, target, tmpl strin
 
 // upsertWithRetry retries a write that lost a race (another replica, the controller) with
 // client-go's conflict backoff: each attempt reads again, so the last one decides on fresh state.
-func (h *handler) upsertWithRetry(ctx context.Context, want *teamsv1alpha1.ProactiveMessage) (string, error) {
+func (h *handler) upsertWithRetry(ctx context.Context, want *teamsv1alpha1.ProactiveMessage, buttons *buttonConfig) (string, error) {
 	var result string
 	lostRace := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
 	err := retry.OnError(retry.DefaultRetry, lostRace, func() error {
 		var err error
-		result, err = h.upsert(ctx, want)
+		result, err = h.upsert(ctx, want.DeepCopy(), buttons)
 		return err
 	})
 	if err != nil {
@@ -369,11 +382,12 @@ func (h *handler) upsertWithRetry(ctx context.Context, want *teamsv1alpha1.Proac
 	return result, nil
 }
 
-func (h *handler) upsert(ctx context.Context, want *teamsv1alpha1.ProactiveMessage) (string, error) {
+func (h *handler) upsert(ctx context.Context, want *teamsv1alpha1.ProactiveMessage, buttons *buttonConfig) (string, error) {
 	have := &teamsv1alpha1.ProactiveMessage{}
 	err := h.o.Reader.Get(ctx, client.ObjectKeyFromObject(want), have)
 	switch {
 	case apierrors.IsNotFound(err):
+		h.addSection(want, ActionState{}, buttons)
 		return ResultCreated, h.o.Writer.Create(ctx, want.DeepCopy(), client.FieldOwner(fieldOwner))
 	case err != nil:
 		return "", err
@@ -393,8 +407,11 @@ func (h *handler) upsert(ctx context.Context, want *teamsv1alpha1.ProactiveMessa
 		if client.IgnoreNotFound(err) != nil {
 			return "", err
 		}
+		h.addSection(want, ActionState{}, buttons) // a new incident: nobody acted on it yet
 		return ResultCreated, h.o.Writer.Create(ctx, want.DeepCopy(), client.FieldOwner(fieldOwner))
 	}
+	// What people did with the card stays on it when the group changes.
+	h.addSection(want, stateOf(have.Annotations), buttons)
 	if !apply(have, want) {
 		return ResultUnchanged, nil
 	}
@@ -440,4 +457,45 @@ func writeJSON(w http.ResponseWriter, code int, body response) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// buttonConfig is what the card's buttons depend on: nil when they are off.
+type buttonConfig struct {
+	cfg *APIConfig
+	err error
+}
+
+// buttonConfig reads the namespace's Alertmanager Secret when the buttons are on. A Secret that
+// is wrong turns the buttons off with a note on the card; an API server that cannot answer is a
+// 503, so Alertmanager retries.
+func (h *handler) buttonConfig(ctx context.Context, ns string) (*buttonConfig, error) {
+	if !h.o.Buttons {
+		return nil, nil
+	}
+	cfg, err := LoadAPIConfig(ctx, h.o.Reader, ns, h.o.APISecret)
+	switch {
+	case err == nil, errors.Is(err, ErrNoAPIConfig):
+	case isConfigError(err):
+		h.o.Log.Info("The namespace's Alertmanager Secret is invalid; the card has no buttons", "namespace", ns, "error", err.Error())
+	default:
+		return nil, err
+	}
+	return &buttonConfig{cfg: cfg, err: err}, nil
+}
+
+// addSection puts the actions element (state and buttons) on want's card.
+func (h *handler) addSection(want *teamsv1alpha1.ProactiveMessage, s ActionState, b *buttonConfig) {
+	if b == nil && s == (ActionState{}) {
+		return
+	}
+	var sec *section
+	if b == nil {
+		sec = actionsSection(want, s, nil, ErrNoAPIConfig, false, h.o.Now())
+	} else {
+		sec = actionsSection(want, s, b.cfg, b.err, true, h.o.Now())
+	}
+	card := withSection(want.Spec.AdaptiveCard, sec.element())
+	if checkCard(card) == nil { // a custom card with no room left keeps its own content
+		want.Spec.AdaptiveCard = card
+	}
 }

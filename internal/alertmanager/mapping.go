@@ -86,6 +86,15 @@ func Message(v *View, card *teamsv1alpha1.AdaptiveCard, templateName string, res
 	}
 	if v.Source != SourceAlertmanager && v.Source != "" {
 		pm.Labels[SourceLabel] = v.Source
+	} else {
+		// What the card's buttons need: the labels a silence matches, and the Alertmanager the
+		// group came from (checked against the namespace's, never called).
+		if m := matchersAnnotation(v.exactCommonLabels); m != "" {
+			pm.Annotations[MatchersAnnotation] = m
+		}
+		if u, ok := safeURL(v.ExternalURL); ok {
+			pm.Annotations[ExternalURLAnnotation] = u
+		}
 	}
 	// Only a resolved group is collected: a firing one must stay to be edited when it resolves.
 	if v.Status == StatusResolved && resolvedTTL > 0 {
@@ -113,9 +122,12 @@ func apply(have, want *teamsv1alpha1.ProactiveMessage) bool {
 			}
 		}
 	}
-	if _, ok := have.Annotations[TemplateAnnotation]; ok && want.Annotations[TemplateAnnotation] == "" {
-		delete(have.Annotations, TemplateAnnotation)
-		changed = true
+	// The receiver's optional annotations go when the notification no longer has them.
+	for _, k := range []string{TemplateAnnotation, MatchersAnnotation, ExternalURLAnnotation} {
+		if _, ok := have.Annotations[k]; ok && want.Annotations[k] == "" {
+			delete(have.Annotations, k)
+			changed = true
+		}
 	}
 	s, w := &have.Spec, &want.Spec
 	if s.Summary != w.Summary || s.OnUpdate != w.OnUpdate || !sameJSON(s.AdaptiveCard, w.AdaptiveCard) ||

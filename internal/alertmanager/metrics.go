@@ -38,7 +38,27 @@ var allReasons = []string{ReasonUnauthorized, ReasonTooLarge, ReasonMalformed, R
 
 var allResults = []string{ResultCreated, ResultUpdated, ResultUnchanged, ResultRejected}
 
+// Actions of the card's buttons (label action).
+const (
+	actionAcknowledge = "acknowledge"
+	actionSilence     = "silence"
+	actionExpire      = "expire_silence"
+)
+
+// Results of a card button press (label result of teams_operator_alertmanager_card_actions_total).
+const (
+	ActionResultDone         = "done"
+	ActionResultFailed       = "failed"
+	ActionRefusedNotAllowed  = "refused_not_allowed"
+	ActionRefusedNotPossible = "refused_not_possible"
+	ActionRefusedUnknownCard = "refused_unknown_card"
+)
+
 var (
+	actionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "teams_operator_alertmanager_card_actions_total",
+		Help: "Presses of the Alertmanager card's buttons by action (acknowledge, silence, expire_silence) and result.",
+	}, []string{"action", "result"})
 	receivedTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "teams_operator_alertmanager_notifications_received_total",
 		Help: "Alertmanager webhook requests received.",
@@ -69,7 +89,7 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(receivedTotal, notificationsTotal, rejectedTotal,
-		sourceReceivedTotal, sourceNotificationsTotal, sourceRejectedTotal)
+		sourceReceivedTotal, sourceNotificationsTotal, sourceRejectedTotal, actionsTotal)
 	// Every series exists from the start, so rate() and alerts on them work before the first event.
 	for _, r := range allResults {
 		notificationsTotal.WithLabelValues(r)
@@ -84,6 +104,11 @@ func init() {
 		}
 		for _, r := range allReasons {
 			sourceRejectedTotal.WithLabelValues(src, r)
+		}
+	}
+	for _, a := range []string{actionAcknowledge, actionSilence, actionExpire} {
+		for _, r := range []string{ActionResultDone, ActionResultFailed, ActionRefusedNotAllowed, ActionRefusedNotPossible, ActionRefusedUnknownCard} {
+			actionsTotal.WithLabelValues(a, r)
 		}
 	}
 }

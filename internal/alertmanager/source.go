@@ -173,8 +173,12 @@ func (h *handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 func (h *handler) deliver(ctx context.Context, ct *teamsv1alpha1.ConversationTarget, n notification, tmpl string) (string, string, error) {
 	want, err := n.render(ctx, h, ct.Name, tmpl)
 	var result string
+	var buttons *buttonConfig
+	if err == nil && want.Labels[SourceLabel] == "" { // the buttons act on Alertmanager only
+		buttons, err = h.buttonConfig(ctx, ct.Namespace)
+	}
 	if err == nil {
-		result, err = h.upsertWithRetry(ctx, want)
+		result, err = h.upsertWithRetry(ctx, want, buttons)
 	}
 	if err != nil {
 		h.warn(ct, err)
