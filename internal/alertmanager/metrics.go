@@ -30,7 +30,10 @@ const (
 )
 
 // labelSource is the per-source metrics' label.
-const labelSource = "source"
+const (
+	labelSource = "source"
+	labelResult = "result"
+)
 
 // allReasons are every rejection reason, for the series that exist from the start.
 var allReasons = []string{ReasonUnauthorized, ReasonTooLarge, ReasonMalformed, ReasonBadPath, ReasonTargetNotFound,
@@ -58,7 +61,7 @@ var (
 	actionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "teams_operator_alertmanager_card_actions_total",
 		Help: "Presses of the Alertmanager card's buttons by action (acknowledge, silence, expire_silence) and result.",
-	}, []string{"action", "result"})
+	}, []string{"action", labelResult})
 	receivedTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "teams_operator_alertmanager_notifications_received_total",
 		Help: "Alertmanager webhook requests received.",
@@ -66,7 +69,7 @@ var (
 	notificationsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "teams_operator_alertmanager_notifications_total",
 		Help: "Alertmanager notifications by result: created, updated or unchanged ProactiveMessage, or rejected.",
-	}, []string{"result"})
+	}, []string{labelResult})
 	rejectedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "teams_operator_alertmanager_notifications_rejected_total",
 		Help: "Rejected Alertmanager notifications by reason.",
@@ -80,7 +83,7 @@ var (
 	sourceNotificationsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "teams_operator_receiver_notifications_total",
 		Help: "Notifications by source and result: created, updated or unchanged ProactiveMessage, or rejected.",
-	}, []string{labelSource, "result"})
+	}, []string{labelSource, labelResult})
 	sourceRejectedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "teams_operator_receiver_notifications_rejected_total",
 		Help: "Rejected notifications by source and reason.",
