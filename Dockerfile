@@ -17,7 +17,7 @@ COPY cmd/ cmd/
 COPY internal/ internal/
 # Cross-compile on the build platform for the target platform; CGO off gives a static binary.
 RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags="-s -w" -o bin/manager ./cmd/main.go
+    go build -trimpath -ldflags="-s -w" -o bin/manager ./cmd
 
 # distroless/static: CA certificates, tzdata and /etc/passwd with the nonroot user (65532); no shell, no package manager.
 FROM gcr.io/distroless/static:nonroot

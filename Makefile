@@ -70,12 +70,12 @@ verify: manifests generate fmt ## Regenerate everything and fail if anything cha
 
 .PHONY: build
 build: manifests generate fmt vet ## Build bin/manager and bin/teams-emulator.
-	go build -o bin/manager ./cmd/main.go
+	go build -o bin/manager ./cmd
 	go build -o bin/teams-emulator ./cmd/teams-emulator
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager from your host against the current kubeconfig.
-	go run ./cmd/main.go
+	go run ./cmd
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a container engine).

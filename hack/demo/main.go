@@ -190,7 +190,7 @@ func (d *demo) start(ctx context.Context) (*summary, error) {
 	// 1. Build.
 	step("Building (only what changed)")
 	for _, b := range []struct{ out, pkg string }{
-		{managerName, "./cmd/main.go"}, {emulatorName, "./cmd/teams-emulator"},
+		{managerName, "./cmd"}, {emulatorName, "./cmd/teams-emulator"},
 	} {
 		out := filepath.Join(o.binDir, b.out)
 		info("go build -o %s %s", out, b.pkg)

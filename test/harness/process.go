@@ -18,14 +18,14 @@ import (
 
 const defaultGrace = 20 * time.Second
 
-// BuildManager builds ./cmd/main.go from repo into dir/manager (Go's build cache makes a rebuild
+// BuildManager builds ./cmd (cmd/main.go and its flag files) from repo into dir/manager (Go's build cache makes a rebuild
 // a link step) and returns its path.
 func BuildManager(repo, dir string) (string, error) {
 	out := filepath.Join(dir, "manager")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/main.go")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd")
 	cmd.Dir = repo
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/main.go: %w\n%s", err, b)
+		return "", fmt.Errorf("go build ./cmd: %w\n%s", err, b)
 	}
 	return out, nil
 }
