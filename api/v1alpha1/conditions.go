@@ -74,6 +74,21 @@ const (
 	NotSupportedInCloudReason = "NotSupportedInCloud"
 )
 
+// The bot endpoint (docs/bot-endpoint.md): reasons of the events it records and of the
+// opted-out ProactiveMessage.
+const (
+	// AppInstalledInTeamsReason (event): Teams told the bot it was installed where the object
+	// points (installationUpdate or conversationUpdate); the object looks again at once.
+	AppInstalledInTeamsReason = "AppInstalledInTeams"
+	// AppRemovedInTeamsReason (event): Teams told the bot it was removed there.
+	AppRemovedInTeamsReason = "AppRemovedInTeams"
+)
+
+// BotActivityAnnotation is set by the bot endpoint on the objects an install or removal seen
+// live affects (the activity's type, action and id), so the controller of any replica looks
+// again at once instead of at its next poll.
+const BotActivityAnnotation = "teams.operator.dev/bot-activity"
+
 // Finalizer and annotation names.
 const (
 	// Finalizer holds an object until its external cleanup (uninstall, message delete) is done.

@@ -11,7 +11,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/teams-operator/teams-operator/internal/botframework"
-	"github.com/teams-operator/teams-operator/internal/controller"
 	"github.com/teams-operator/teams-operator/internal/httpserver"
 )
 
@@ -29,8 +28,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// Policy is the service URL policy of the Connector client.
 	Policy *botframework.ServiceURLPolicy
-	// Clients resolves the credentials of objects.
-	Clients controller.ClientFactory
+	// Directory matches activities to objects and their credentials.
+	Directory *Directory
 	// Registry routes activities; handlers are added before the manager starts.
 	Registry *Registry
 }
@@ -40,12 +39,12 @@ func AddToManager(mgr ctrl.Manager, o Options) (*httpserver.Server, error) {
 	if !o.Server.Enabled() {
 		return nil, nil
 	}
-	if o.Registry == nil || o.Clients == nil {
-		return nil, errors.New("bot endpoint: Registry and Clients are required")
+	if o.Registry == nil || o.Directory == nil {
+		return nil, errors.New("bot endpoint: Registry and Directory are required")
 	}
 	v, err := NewVerifier(VerifierOptions{
 		MetadataURL: o.MetadataURL, Issuer: o.Issuer, HTTPClient: o.HTTPClient, Policy: o.Policy,
-		Bots: &Directory{Reader: mgr.GetClient(), Clients: o.Clients},
+		Bots: o.Directory,
 	})
 	if err != nil {
 		return nil, err

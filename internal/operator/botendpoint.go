@@ -15,13 +15,17 @@ func setupBotEndpoint(mgr ctrl.Manager, opts Options, factory *controller.Secret
 	if !opts.BotEndpoint.Enabled() {
 		return registry, nil
 	}
+	dir := &botendpoint.Directory{Reader: mgr.GetClient(), Clients: factory}
+	installs := &botendpoint.Installs{Client: mgr.GetClient(), Directory: dir, Recorder: mgr.GetEventRecorder("bot-endpoint")}
+	registry.HandleActivity(botendpoint.TypeInstallationUpdate, installs)
+	registry.HandleActivity(botendpoint.TypeConversationUpdate, installs)
 	_, err := botendpoint.AddToManager(mgr, botendpoint.Options{
 		Server:      opts.BotEndpoint,
 		MetadataURL: opts.Endpoints.BotOpenIDMetadataURL,
 		Issuer:      opts.Endpoints.BotTokenIssuer,
 		HTTPClient:  factory.HTTPClient,
 		Policy:      factory.Policy,
-		Clients:     factory,
+		Directory:   dir,
 		Registry:    registry,
 	})
 	return registry, err
