@@ -50,6 +50,20 @@ const (
 	AtLeastOnce DeliveryGuarantee = "AtLeastOnce"
 )
 
+// MessagePriority orders the send queue.
+// +kubebuilder:validation:Enum=High;Normal;Bulk
+type MessagePriority string
+
+const (
+	// PriorityHigh goes before every Normal and Bulk message: alerts (the Alertmanager
+	// bridge's messages).
+	PriorityHigh MessagePriority = "High"
+	// PriorityNormal is the default.
+	PriorityNormal MessagePriority = "Normal"
+	// PriorityBulk goes after every High and Normal message: broadcasts and digests.
+	PriorityBulk MessagePriority = "Bulk"
+)
+
 // Phase is where a ProactiveMessage is in its life.
 // +kubebuilder:validation:Enum=Pending;Scheduled;Sending;Delivered;Failed;Expired;Unknown
 type Phase string
@@ -253,6 +267,14 @@ type ProactiveMessageSpec struct {
 	// +optional
 	// +kubebuilder:default=AtMostOnce
 	DeliveryGuarantee DeliveryGuarantee `json:"deliveryGuarantee,omitempty"`
+
+	// priority orders the send queue: High (alerts; the Alertmanager bridge's messages) goes
+	// before Normal (the default), and Normal before Bulk (broadcasts). Within a priority the
+	// namespaces waiting share the bot's rate fairly, so a namespace with a backlog delays
+	// another's message by about one turn per namespace waiting (docs/performance.md).
+	// +optional
+	// +kubebuilder:default=Normal
+	Priority MessagePriority `json:"priority,omitempty"`
 }
 
 // ProactiveMessageStatus is the delivery state.

@@ -79,6 +79,8 @@ func Message(v *View, card *teamsv1alpha1.AdaptiveCard, templateName string, res
 			AdaptiveCard: card,
 			// A resolved notification edits the firing message in place.
 			OnUpdate: teamsv1alpha1.OnUpdateEdit,
+			// Alerts go before the cluster's other messages (docs/performance.md).
+			Priority: teamsv1alpha1.PriorityHigh,
 		},
 	}
 	if templateName != "" {

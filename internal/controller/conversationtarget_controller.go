@@ -17,6 +17,7 @@ import (
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/outcome"
+	"github.com/teams-operator/teams-operator/internal/ratelimit"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
 
@@ -65,6 +66,9 @@ func (r *ConversationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	if target.Status.ConversationID != "" && status.IsReady(target) {
 		return ctrl.Result{}, nil
 	}
+	// Creating a 1:1 conversation is a Connector call: it waits at the app limiter in this
+	// namespace's turn, at Normal priority.
+	ctx = ratelimit.WithTurn(ctx, ratelimit.Turn{Namespace: target.Namespace})
 	f := outcome.Begin(r.Client, r.Recorder, target)
 	f.NewGenerationIsNews() // a new spec: its outcome is news even if it matches the old one's
 	defer func() { result, retErr = f.Finish(ctx, result, retErr) }()

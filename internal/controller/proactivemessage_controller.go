@@ -9,16 +9,15 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/botframework"
 	"github.com/teams-operator/teams-operator/internal/ledger"
 	"github.com/teams-operator/teams-operator/internal/outcome"
+	"github.com/teams-operator/teams-operator/internal/ratelimit"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
 
@@ -165,12 +164,18 @@ func (r *ProactiveMessageReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		workers = DefaultMessageWorkers
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		// Status and annotation writes (ours) do not start a reconcile; the steps requeue
-		// themselves where they wait for time, and the watches below wake the rest.
-		For(&teamsv1alpha1.ProactiveMessage{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Instead of For: queueEvents enqueues a message at its priority (status and
+		// annotation writes, ours, do not start a reconcile; the steps requeue themselves
+		// where they wait for time, and the watches below wake the rest), into a work queue
+		// that shares each priority fairly between namespaces (proactivemessage_queue.go).
+		Watches(&teamsv1alpha1.ProactiveMessage{}, queueEvents()).
 		Watches(&teamsv1alpha1.ProactiveMessage{}, r.messageEvents()).
 		Watches(&teamsv1alpha1.ConversationTarget{}, handler.EnqueueRequestsFromMapFunc(r.messagesOfTarget)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: workers,
+			NewQueue:                ratelimit.NewFairQueueFunc(nil),
+			LogConstructor:          messageLogConstructor(mgr.GetLogger()),
+		}).
 		Named("proactivemessage").
 		Complete(r)
 }

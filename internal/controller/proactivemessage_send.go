@@ -17,6 +17,7 @@ import (
 	"github.com/teams-operator/teams-operator/internal/ledger"
 	"github.com/teams-operator/teams-operator/internal/msapi"
 	"github.com/teams-operator/teams-operator/internal/outcome"
+	"github.com/teams-operator/teams-operator/internal/ratelimit"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
 
@@ -52,7 +53,9 @@ func (r *ProactiveMessageReconciler) send(ctx context.Context, s *messageScope) 
 	}
 	msg.Status.Attempts++
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("sendAttempt", marker))
-	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+	// The app limiter takes requests in the order of their Turn: priority, then a fair share
+	// between namespaces.
+	sendCtx, cancel := context.WithTimeout(ratelimit.WithTurn(context.WithoutCancel(ctx), messageTurn(msg)), sendTimeout)
 	defer cancel()
 	conversationID, activityID, err := r.post(sendCtx, s)
 	return r.recordOutcome(ctx, s, conversationID, activityID, err)
