@@ -290,7 +290,7 @@ func ParseTemplate(name, text string) (*template.Template, error) {
 
 // RenderTemplate runs a user's template (from ParseTemplate) on v under lim.Template's budget
 // and decodes the result as an Adaptive Card.
-func RenderTemplate(t *template.Template, v *View, lim Limits) (*teamsv1alpha1.AdaptiveCard, error) {
+func RenderTemplate(t *template.Template, v any, lim Limits) (*teamsv1alpha1.AdaptiveCard, error) {
 	b := lim.Template
 	if b == (TemplateBudget{}) {
 		b = DefaultTemplateBudget

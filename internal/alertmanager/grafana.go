@@ -61,7 +61,7 @@ const (
 )
 
 // signingKeys are the token Secret's keys the receiver reads besides the token.
-var signingKeys = []string{GrafanaHMACKey}
+var signingKeys = []string{GrafanaHMACKey, FluxHMACKey}
 
 // Grafana's signature headers: the signature header is Grafana's default; the timestamp
 // header has no default in Grafana, and docs/sources.md tells users to set this name.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"text/template"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -334,36 +335,55 @@ func (c *tokenCache) put(key client.ObjectKey, s *corev1.Secret, creds *credenti
 // render builds the group's message with the built-in card or the template in ConfigMap tmpl.
 func (h *handler) render(ctx context.Context, p *Payload, ns, target, tmpl string) (*teamsv1alpha1.ProactiveMessage, error) {
 	v := NewView(p, ns, target, h.o.Limits)
+	card, err := h.renderCard(ctx, ns, tmpl, v, func() (*teamsv1alpha1.AdaptiveCard, error) { return BuiltinCard(v, h.o.Limits) })
+	if err != nil {
+		return nil, err
+	}
+	return Message(v, card, tmpl, h.o.ResolvedTTL), nil
+}
+
+// renderCard renders data with the template in ConfigMap tmpl of ns, or with builtin when tmpl is "".
+func (h *handler) renderCard(ctx context.Context, ns, tmpl string, data any,
+	builtin func() (*teamsv1alpha1.AdaptiveCard, error)) (*teamsv1alpha1.AdaptiveCard, error) {
 	if tmpl == "" {
-		card, err := BuiltinCard(v, h.o.Limits)
+		card, err := builtin()
 		if err != nil {
 			return nil, reject(http.StatusUnprocessableEntity, ReasonInvalid, "%v", err)
 		}
-		return Message(v, card, "", h.o.ResolvedTTL), nil
+		return card, nil
 	}
-	if errs := validation.IsDNS1123Subdomain(tmpl); len(errs) > 0 {
-		return nil, reject(http.StatusBadRequest, ReasonBadPath, "template %q is not a valid ConfigMap name: %s", tmpl, strings.Join(errs, "; "))
-	}
-	cm := &corev1.ConfigMap{}
-	if err := h.o.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: tmpl}, cm); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "template ConfigMap %s/%s not found", ns, tmpl)
-		}
+	t, err := h.loadTemplate(ctx, ns, tmpl, TemplateKey)
+	if err != nil {
 		return nil, err
 	}
-	text, ok := cm.Data[TemplateKey]
-	if !ok {
-		return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "template ConfigMap %s/%s has no key %q", ns, tmpl, TemplateKey)
-	}
-	t, err := ParseTemplate(tmpl, text)
-	var card *teamsv1alpha1.AdaptiveCard
-	if err == nil {
-		card, err = RenderTemplate(t, v, h.o.Limits)
-	}
+	card, err := RenderTemplate(t, data, h.o.Limits)
 	if err != nil {
 		return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "ConfigMap %s/%s: %v", ns, tmpl, err)
 	}
-	return Message(v, card, tmpl, h.o.ResolvedTTL), nil
+	return card, nil
+}
+
+// loadTemplate reads and parses the key of the template ConfigMap name in ns.
+func (h *handler) loadTemplate(ctx context.Context, ns, name, key string) (*template.Template, error) {
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return nil, reject(http.StatusBadRequest, ReasonBadPath, "template %q is not a valid ConfigMap name: %s", name, strings.Join(errs, "; "))
+	}
+	cm := &corev1.ConfigMap{}
+	if err := h.o.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "template ConfigMap %s/%s not found", ns, name)
+		}
+		return nil, err
+	}
+	text, ok := cm.Data[key]
+	if !ok {
+		return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "template ConfigMap %s/%s has no key %q", ns, name, key)
+	}
+	t, err := ParseTemplate(name, text)
+	if err != nil {
+		return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "ConfigMap %s/%s: %v", ns, name, err)
+	}
+	return t, nil
 }
 
 // upsertWithRetry retries a write that lost a race (another replica, the controller) with

@@ -59,6 +59,7 @@ type notification interface {
 var allSources = []*source{
 	{name: SourceAlertmanager, parse: parseAlertmanager},
 	{name: SourceGrafana, verify: verifyGrafana, parse: parseGrafana},
+	{name: SourceFlux, verify: verifyFlux, parse: parseFlux},
 }
 
 // sourceNames label the metrics' series.

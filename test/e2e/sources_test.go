@@ -129,15 +129,38 @@ func docBlock(t *testing.T, lang, first string) string {
 	return block
 }
 
-// TestGrafanaEndToEnd configures the receiver as docs/sources.md's Grafana contact point says,
-// signs Grafana's documented example body as Grafana does, and follows it to Teams: one
-// message, edited in place to RESOLVED; a wrong signature writes nothing.
-func TestGrafanaEndToEnd(t *testing.T) {
-	g := NewWithT(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+// TestSourcesEndToEnd runs the manager binary's receiver as docs/sources.md configures each
+// source, posts what each sender posts (its documented example body, signed as it signs), and
+// follows the messages to Teams (the emulator). One manager serves every source, as in a cluster.
+func TestSourcesEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	const hmacSecret = "grafana-e2e-hmac-secret"
-	s := startSources(t, ctx, map[string]string{"grafana-hmac-secret": hmacSecret})
+	s := startSources(t, ctx, map[string]string{
+		"grafana-hmac-secret": grafanaHMACSecret,
+		"flux-hmac-key":       fluxHMACKey,
+	})
+	t.Run("Grafana", func(t *testing.T) { testGrafanaEndToEnd(t, ctx, s) })
+	t.Run("Flux", func(t *testing.T) { testFluxEndToEnd(t, ctx, s) })
+}
+
+const (
+	grafanaHMACSecret = "grafana-e2e-hmac-secret"
+	fluxHMACKey       = "flux-e2e-provider-token"
+)
+
+// newMessages are the channel's messages after the first before.
+func (s *sourcesEnv) newMessages(before int) []emulator.StoredActivity {
+	msgs := s.channel()
+	return msgs[min(before, len(msgs)):]
+}
+
+// testGrafanaEndToEnd configures Grafana as docs/sources.md's contact point says, signs Grafana's
+// documented example body as Grafana does: one message, edited in place to RESOLVED; a wrong
+// signature writes nothing.
+func testGrafanaEndToEnd(t *testing.T, ctx context.Context, s *sourcesEnv) {
+	g := NewWithT(t)
+	const hmacSecret = grafanaHMACSecret
+	before := len(s.channel())
 
 	var cfg struct {
 		ContactPoints []struct {
@@ -178,19 +201,19 @@ func TestGrafanaEndToEnd(t *testing.T) {
 	code, answer = s.post(t, ctx, u, grafana(firing, hmacSecret), firing)
 	g.Expect(code).To(Equal(http.StatusOK), "%v", answer)
 	g.Eventually(func(g Gomega) {
-		msgs := s.channel()
+		msgs := s.newMessages(before)
 		g.Expect(msgs).To(HaveLen(1))
 		g.Expect(string(msgs[0].Activity)).To(ContainSubstring("FIRING:2"))
 		g.Expect(string(msgs[0].Activity)).To(ContainSubstring("Open Grafana"))
 	}).WithTimeout(90*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), "no FIRING message in Teams")
-	first := s.channel()[0]
+	first := s.newMessages(before)[0]
 
 	resolved := []byte(strings.ReplaceAll(strings.ReplaceAll(grafanaExample, `"status": "firing"`, `"status": "resolved"`),
 		`"endsAt": "0001-01-01T00:00:00Z"`, `"endsAt": "2021-10-12T10:01:03Z"`))
 	code, answer = s.post(t, ctx, u, grafana(resolved, hmacSecret), resolved)
 	g.Expect(code).To(Equal(http.StatusOK), "%v", answer)
 	g.Eventually(func(g Gomega) {
-		msgs := s.channel()
+		msgs := s.newMessages(before)
 		g.Expect(msgs).To(HaveLen(1), "resolving edits the message")
 		g.Expect(msgs[0].ActivityID).To(Equal(first.ActivityID))
 		g.Expect(string(msgs[0].Activity)).To(ContainSubstring("RESOLVED:2"))
@@ -199,6 +222,76 @@ func TestGrafanaEndToEnd(t *testing.T) {
 	metrics := amScrape(t, ctx, s.mgr.MetricsURL)
 	g.Expect(metrics).To(ContainSubstring(`teams_operator_receiver_notifications_total{result="created",source="grafana"} 1`))
 	g.Expect(metrics).To(ContainSubstring(`teams_operator_receiver_notifications_rejected_total{reason="signature",source="grafana"} 1`))
+}
+
+// testFluxEndToEnd applies docs/sources.md's Flux Provider as the notification-controller would
+// use it (its Secret's headers, the generic-hmac signature of the body) and posts helm-controller's
+// events for one upgrade that fails, retries and succeeds: one card, edited until it is green.
+func testFluxEndToEnd(t *testing.T, ctx context.Context, s *sourcesEnv) {
+	g := NewWithT(t)
+	before := len(s.channel())
+	var provider struct {
+		Spec struct {
+			Type    string `json:"type"`
+			Address string `json:"address"`
+		} `json:"spec"`
+	}
+	var secret struct {
+		StringData map[string]string `json:"stringData"`
+	}
+	docs := strings.Split(docBlock(t, "yaml", "# flux-teams.yaml"), "\n---\n")
+	g.Expect(docs).To(HaveLen(3), "the Secret, the Provider and the Alert")
+	g.Expect(yaml.Unmarshal([]byte(docs[0]), &secret)).To(Succeed())
+	g.Expect(yaml.Unmarshal([]byte(docs[1]), &provider)).To(Succeed())
+	g.Expect(provider.Spec.Type).To(Equal("generic-hmac"))
+	var headers map[string]string
+	g.Expect(yaml.Unmarshal([]byte(secret.StringData["headers"]), &headers)).To(Succeed())
+
+	// What the notification-controller's Forwarder does (internal/notifier/forwarder.go): the
+	// Secret's headers, Gotk-Component, and X-Signature: sha256=<hex HMAC of the body with the
+	// Secret's token>.
+	flux := func(body []byte) http.Header {
+		h := http.Header{"Content-Type": {"application/json"}, "Gotk-Component": {"helm-controller"}}
+		for k, v := range headers {
+			h.Set(k, strings.ReplaceAll(v, "<the namespace's token>", s.token))
+		}
+		mac := hmac.New(sha256.New, []byte(fluxHMACKey))
+		mac.Write(body)
+		h.Set("X-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+		return h
+	}
+	event := func(severity, reason, message string) []byte {
+		return []byte(`{"involvedObject": {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+  "name": "podinfo", "namespace": "apps", "uid": "5c2a7f0e-2a0b-4b6e-9a55-1b2c3d4e5f60"},
+  "metadata": {"revision": "6.5.4"}, "severity": "` + severity + `", "reason": "` + reason + `",
+  "message": "` + message + `", "reportingController": "helm-controller", "timestamp": "2024-05-02T10:00:00Z"}`)
+	}
+	steps := []struct{ severity, reason, message, want string }{
+		{"error", "UpgradeFailed", "Helm upgrade failed for release apps/podinfo with chart podinfo@6.5.4", "FAILED: HelmRelease apps/podinfo"},
+		{"info", "Progressing", "Running 'upgrade' action with timeout of 5m0s", "PROGRESSING: HelmRelease apps/podinfo"},
+		{"info", "UpgradeSucceeded", "Helm upgrade succeeded for release apps/podinfo.v3 with chart podinfo@6.5.4", "SUCCEEDED: HelmRelease apps/podinfo"},
+	}
+	var first string
+	for _, step := range steps {
+		body := event(step.severity, step.reason, step.message)
+		code, answer := s.post(t, ctx, provider.Spec.Address, flux(body), body)
+		g.Expect(code).To(Equal(http.StatusOK), "%v", answer)
+		g.Eventually(func(g Gomega) {
+			msgs := s.newMessages(before)
+			g.Expect(msgs).To(HaveLen(1), "every event of the revision edits the one card")
+			g.Expect(string(msgs[0].Activity)).To(ContainSubstring(step.want))
+			if first != "" {
+				g.Expect(msgs[0].ActivityID).To(Equal(first))
+			}
+		}).WithTimeout(90*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), "step %s", step.reason)
+		first = s.newMessages(before)[0].ActivityID
+	}
+	// A body changed on the way (or signed with another key) is refused and shows nowhere.
+	body := event("error", "UpgradeFailed", "forged")
+	header := flux(event("error", "UpgradeFailed", "genuine"))
+	code, answer := s.post(t, ctx, provider.Spec.Address, header, body)
+	g.Expect(code).To(Equal(http.StatusUnauthorized), "%v", answer)
+	g.Expect(answer).To(HaveKeyWithValue("reason", "signature"))
 }
 
 // grafanaExample is the example body of Grafana's webhook notifier page
