@@ -62,6 +62,7 @@ type flags struct {
 	secretSelector             string
 	annotationKeyFile          string
 	bot                        botFlags
+	cardActions                actionsFlags
 }
 
 // DefaultSharedCredentialsSelector is the documented default of
@@ -117,6 +118,7 @@ func parseFlags() (flags, zap.Options) {
 		"File with the key (at least 32 bytes) that signs the message ids recorded in annotations, so ids restored "+
 			"from a backup are trusted; empty: a random key per start (restored messages are then not trusted).")
 	f.bot.bind(flag.CommandLine)
+	f.cardActions.bind(flag.CommandLine)
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -166,6 +168,8 @@ func run(f flags) error {
 	f.alertmanager.EnableHTTP2 = f.enableHTTP2
 	if _, err := alertmanager.AddToManager(mgr, f.alertmanager, alertmanager.Options{
 		TokenSecret: f.amTokenSecret, ResolvedTTL: f.amResolvedTTL,
+		// The card's buttons need the bot endpoint, which receives the presses.
+		Buttons: opts.BotEndpoint.Enabled(), APISecret: f.cardActions.apiSecret,
 	}); err != nil {
 		return err
 	}
@@ -237,6 +241,8 @@ func operatorOptions(f flags) (operator.Options, error) {
 		MaxSendRPS:         f.maxSendRPS,
 		MessageWorkers:     f.messageWorkers,
 		BotEndpoint:        f.bot.serverOptions(f.enableHTTP2),
+
+		AlertmanagerAPISecret: f.cardActions.apiSecret,
 	}, nil
 }
 

@@ -50,6 +50,12 @@ type GroupChecker interface {
 	IsMemberOfAny(ctx context.Context, target *teamsv1alpha1.ConversationTarget, userID string, groups []string) (bool, error)
 }
 
+// BotMatcher reports whether objects with these credentials belong to bot appID in tenantID
+// (botendpoint.Directory).
+type BotMatcher interface {
+	Matches(ctx context.Context, namespace string, ref *teamsv1alpha1.LocalObjectReference, appID, tenantID string) bool
+}
+
 // ActionOptions configure the card's buttons.
 type ActionOptions struct {
 	// Reader reads ProactiveMessages, ConversationTargets and the Alertmanager Secret from the API
@@ -63,6 +69,9 @@ type ActionOptions struct {
 	APISecret string
 	// Groups checks allowedGroups; nil: a target naming groups refuses everyone outside allowedUsers.
 	Groups GroupChecker
+	// Bots, when set, tells whether the target's credentials are the bot the invoke was for, in
+	// its tenant: a press acts only on that bot's messages.
+	Bots BotMatcher
 	// Timeout bounds one button press (DefaultActionTimeout).
 	Timeout time.Duration
 	Log     logr.Logger
@@ -89,6 +98,8 @@ func (o ActionOptions) withDefaults() ActionOptions {
 // Invoke is what the buttons need of an adaptiveCard/action invoke activity, already
 // authenticated by the bot endpoint (a Bot Framework token for the bot).
 type Invoke struct {
+	// BotAppID is the bot the invoke was for (authenticated by the endpoint).
+	BotAppID string
 	// ConversationID, TenantID and ReplyToID are the invoke's conversation.id,
 	// conversation.tenantId (or channelData.tenant.id) and replyToId (the card's message).
 	ConversationID, TenantID, ReplyToID string
@@ -205,6 +216,9 @@ func (a *Actions) begin(ctx context.Context, inv Invoke) (*press, *InvokeResult)
 	}
 	if tid := target.Status.TenantID; tid != "" && inv.TenantID != "" && !strings.EqualFold(tid, inv.TenantID) {
 		return notOurs("it is not this tenant's message")
+	}
+	if a.o.Bots != nil && !a.o.Bots.Matches(ctx, d.Namespace, target.Spec.CredentialsRef, inv.BotAppID, inv.TenantID) {
+		return notOurs("it is not this bot's message")
 	}
 	cfg, cfgErr := LoadAPIConfig(ctx, a.o.Reader, d.Namespace, a.o.APISecret)
 	if cfgErr != nil && !errors.Is(cfgErr, ErrNoAPIConfig) && !isConfigError(cfgErr) {

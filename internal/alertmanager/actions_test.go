@@ -528,3 +528,24 @@ func TestReceiverCardButtons(t *testing.T) {
 	g.Expect(f.client.Get(ctx, client.ObjectKey{Namespace: testNS, Name: Name("other", "oncall")}, other)).To(Succeed())
 	g.Expect(buttons(t, other.Spec.AdaptiveCard)).To(BeEmpty())
 }
+
+type fakeBots struct{ appID string }
+
+func (f fakeBots) Matches(_ context.Context, _ string, _ *teamsv1alpha1.LocalObjectReference, appID, _ string) bool {
+	return appID == f.appID
+}
+
+// TestOtherBotsMessage: a press for another bot than the target's credentials changes nothing.
+func TestOtherBotsMessage(t *testing.T) {
+	g := NewWithT(t)
+	f := newActFixture(t, map[string][]byte{APIURLKey: []byte(amExternal)})
+	f.actions.o.Bots = fakeBots{appID: "our-bot"}
+	b, _ := json.Marshal(map[string]any{"namespace": testNS, "name": f.pm.Name})
+	inv := Invoke{BotAppID: "their-bot", ConversationID: actConversation, TenantID: actTenant, ReplyToID: actActivity,
+		UserName: "Ada", UserAADObjectID: adaID, Verb: VerbAcknowledge, Data: b}
+	res := f.actions.Handle(context.Background(), inv)
+	g.Expect(res.StatusCode).To(Equal(http.StatusBadRequest))
+	g.Expect(res.Message).To(ContainSubstring("not this bot's message"))
+	inv.BotAppID = "our-bot"
+	g.Expect(cardText(t, f.actions.Handle(context.Background(), inv).Card)).To(ContainSubstring("Acknowledged by Ada"))
+}

@@ -64,6 +64,9 @@ type Options struct {
 	// BotEndpoint is where the bot's messaging endpoint listens (--bot-endpoint-bind-address);
 	// off when unset.
 	BotEndpoint botendpoint.ServerOptions
+	// AlertmanagerAPISecret names each namespace's Alertmanager Secret, which the Alertmanager
+	// card's buttons act on (--alertmanager-api-secret); empty: alertmanager-api.
+	AlertmanagerAPISecret string
 }
 
 func (o Options) withDefaults() Options {
@@ -104,9 +107,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			return fmt.Errorf("setting up %T: %w", r, err)
 		}
 	}
-	if _, err := setupBotEndpoint(mgr, opts, factory); err != nil {
+	registry, err := setupBotEndpoint(mgr, opts, factory)
+	if err != nil {
 		return err
 	}
+	setupCardActions(mgr, opts, factory, registry)
 	return nil
 }
 

@@ -70,6 +70,8 @@ func StartAlertmanager(dir, config string) (*Alertmanager, error) {
 	p, err := StartProcess(dir, "alertmanager", nil, bin,
 		"--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--web.config.file="+filepath.Join(dir, "web.yml"),
+		// The URL it puts in notifications (externalURL): the one it is reached at.
+		"--web.external-url=https://"+addr,
 		"--cluster.listen-address=", "--log.level=debug")
 	if err != nil {
 		return nil, err
