@@ -110,7 +110,7 @@ func FluxNotice(e *eventv1.Event) Notice {
 		Status: fluxStatus(e),
 		Title:  obj, Text: e.Message, Facts: facts,
 		Labels: map[string]string{"kind": o.Kind, "name": o.Name, "namespace": o.Namespace,
-			"severity": e.Severity, labelReason: e.Reason, "revision": rev, "controller": e.ReportingController},
+			"severity": e.Severity, reasonKey: e.Reason, "revision": rev, "controller": e.ReportingController},
 	}
 }
 

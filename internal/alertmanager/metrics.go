@@ -33,7 +33,7 @@ const (
 const (
 	labelSource = "source"
 	labelResult = "result"
-	labelReason = "reason"
+	reasonKey   = "reason"
 )
 
 // allReasons are every rejection reason, for the series that exist from the start.
@@ -74,7 +74,7 @@ var (
 	rejectedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "teams_operator_alertmanager_notifications_rejected_total",
 		Help: "Rejected Alertmanager notifications by reason.",
-	}, []string{labelReason})
+	}, []string{reasonKey})
 
 	// The same, per source (alertmanager, grafana, ...): the metrics above count every source.
 	sourceReceivedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -88,7 +88,7 @@ var (
 	sourceRejectedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "teams_operator_receiver_notifications_rejected_total",
 		Help: "Rejected notifications by source and reason.",
-	}, []string{labelSource, labelReason})
+	}, []string{labelSource, reasonKey})
 )
 
 func init() {
