@@ -157,5 +157,8 @@ func (w *world) storeActivity(meta StoredActivity, activity json.RawMessage) *ac
 	c.list = append(c.list, rec)
 	c.mu.Unlock()
 	w.log.add(rec)
+	if w.changed != nil {
+		w.changed()
+	}
 	return rec
 }

@@ -725,6 +725,7 @@ func (e *Emulator) updateActivity(w http.ResponseWriter, r *http.Request, b *bot
 			break
 		}
 	}
+	e.changes.notify()
 	writeJSON(w, http.StatusOK, map[string]string{"id": rec.meta.ActivityID})
 }
 
@@ -745,6 +746,7 @@ func (e *Emulator) deleteActivity(w http.ResponseWriter, r *http.Request, b *bot
 			break
 		}
 	}
+	e.changes.notify()
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 }

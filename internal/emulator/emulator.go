@@ -107,6 +107,8 @@ type Emulator struct {
 	tokens  tokenCache
 	mux     *http.ServeMux
 	botEP   botEndpointState // where users' activities go (useracts.go)
+	// changes wakes the viewer's event streams (viewer.go) when activities change.
+	changes changeSignal
 }
 
 // world is everything Reset throws away.
@@ -117,6 +119,8 @@ type world struct {
 	limits   limiterSet
 	appLimit limiterSet
 	graphLim limiterSet
+	// changed is called after an activity is stored, edited or deleted.
+	changed func()
 }
 
 // New builds an emulator from a seed (nil: DefaultSeed).
@@ -155,7 +159,9 @@ func (e *Emulator) Reset() error {
 	if err := w.dir.merge(e.seed, e.now()); err != nil {
 		return fmt.Errorf("invalid seed: %w", err)
 	}
+	w.changed = e.changes.notify
 	e.state.Store(w)
+	e.changes.notify()
 	e.faults.clear()
 	e.journal.reset()
 	e.tokens.reset()

@@ -18,6 +18,7 @@ func (e *Emulator) routes() {
 	e.controlRoutes()
 	e.botAuthRoutes()
 	e.userActRoutes()
+	e.viewerRoutes()
 	e.mux.HandleFunc("/", e.notFoundRoute)
 }
 
