@@ -69,9 +69,10 @@ verify: manifests generate fmt ## Regenerate everything and fail if anything cha
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build bin/manager and bin/teams-emulator.
+build: manifests generate fmt vet ## Build bin/manager, bin/teams-emulator and bin/teams-preview.
 	go build -o bin/manager ./cmd
 	go build -o bin/teams-emulator ./cmd/teams-emulator
+	go build -o bin/teams-preview ./cmd/teams-preview
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager from your host against the current kubeconfig.
