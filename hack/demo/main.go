@@ -367,6 +367,10 @@ func (d *demo) printHowTo() {
 	k := d.kubeconfig
 	step("Everything keeps running. Press Ctrl-C to stop the manager, the emulator and the control plane.")
 	fmt.Printf(`
+    The conversations as Teams would show them (live; the emulator's certificate is self-signed, so the
+    browser asks once):
+    %[4]s/_emulator/ui/
+
     export KUBECONFIG=%[1]s
     kubectl get teams -A        # every TeamsAppInstallation, ConversationTarget and ProactiveMessage
     kubectl -n %[2]s describe proactivemessage disk-pressure
