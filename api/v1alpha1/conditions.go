@@ -72,6 +72,17 @@ const (
 	// NotSupportedInCloudReason: the configured national cloud lacks a call the object needs
 	// (Microsoft Teams API implementation differences in national clouds); refused before any call.
 	NotSupportedInCloudReason = "NotSupportedInCloud"
+
+	// Broadcasts (docs/broadcast.md).
+	// SuspendedReason: spec.suspend holds a broadcast.
+	SuspendedReason = "Suspended"
+	// AudienceTooLargeReason: the audience has more people than audience.maxSize.
+	AudienceTooLargeReason = "AudienceTooLarge"
+	// AudienceNotFoundReason: the audience's team or group does not exist.
+	AudienceNotFoundReason = "AudienceNotFound"
+	// BroadcastLabel labels the ConfigMaps holding a broadcast's per-person outcomes; its value
+	// is the ProactiveMessage's uid.
+	BroadcastLabel = "teams.operator.dev/broadcast"
 )
 
 // The bot endpoint (docs/bot-endpoint.md): reasons of the events it records and of the

@@ -62,7 +62,7 @@ type KnownConversation struct {
 }
 
 // ConversationTargetSpec declares one place messages go.
-// +kubebuilder:validation:XValidation:rule="(has(self.user) ? 1 : 0) + (has(self.channel) ? 1 : 0) + (has(self.chat) ? 1 : 0) + (has(self.conversation) ? 1 : 0) + (has(self.installationRef) ? 1 : 0) == 1",message="exactly one of user, channel, chat, conversation or installationRef must be set"
+// +kubebuilder:validation:XValidation:rule="(has(self.user) ? 1 : 0) + (has(self.channel) ? 1 : 0) + (has(self.chat) ? 1 : 0) + (has(self.conversation) ? 1 : 0) + (has(self.installationRef) ? 1 : 0) + (has(self.audience) ? 1 : 0) == 1",message="exactly one of user, channel, chat, conversation, installationRef or audience must be set"
 type ConversationTargetSpec struct {
 	// user is a 1:1 chat with one user. The operator creates the conversation once and
 	// stores its id.
@@ -86,6 +86,12 @@ type ConversationTargetSpec struct {
 	// namespace: the target becomes Ready when that installation is.
 	// +optional
 	InstallationRef *LocalObjectReference `json:"installationRef,omitempty"`
+
+	// audience is many people (a team's roster, an Entra group, a list of users): a
+	// ProactiveMessage to this target is a broadcast, one 1:1 message per person
+	// (docs/broadcast.md).
+	// +optional
+	Audience *AudienceTarget `json:"audience,omitempty"`
 
 	// tenantId is the Entra tenant of the conversation. Default: the credentials' tenantId.
 	// +optional
@@ -166,7 +172,7 @@ type ConversationTargetStatus struct {
 
 	// kind is the resolved kind of conversation: Personal, Channel or GroupChat.
 	// +optional
-	// +kubebuilder:validation:Enum=Personal;Channel;GroupChat
+	// +kubebuilder:validation:Enum=Personal;Channel;GroupChat;Audience
 	Kind string `json:"kind,omitempty"`
 
 	// channelType is a channel target's membership type as Microsoft Graph reports it:
@@ -175,6 +181,10 @@ type ConversationTargetStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
 	ChannelType string `json:"channelType,omitempty"`
+
+	// audience is what the last broadcast to this target read (kind Audience).
+	// +optional
+	Audience *AudienceStatus `json:"audience,omitempty"`
 }
 
 // ConversationTarget is one place Teams messages go: a user's 1:1 chat with the bot, a
@@ -185,6 +195,7 @@ type ConversationTargetStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Kind",type=string,JSONPath=`.status.kind`
+// +kubebuilder:printcolumn:name="Audience",type=integer,JSONPath=`.status.audience.size`,priority=1
 // +kubebuilder:printcolumn:name="ConversationID",type=string,JSONPath=`.status.conversationId`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ConversationTarget struct {

@@ -275,6 +275,11 @@ type ProactiveMessageSpec struct {
 	// +optional
 	// +kubebuilder:default=Normal
 	Priority MessagePriority `json:"priority,omitempty"`
+
+	// suspend pauses a broadcast (a message to an audience target) before its next batch;
+	// false resumes it where it stopped. It has no effect on a message to one conversation.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
 }
 
 // ProactiveMessageStatus is the delivery state.
@@ -328,6 +333,11 @@ type ProactiveMessageStatus struct {
 	// example Acknowledge and Silence on an Alertmanager card.
 	// +optional
 	CardActions *CardActionsStatus `json:"cardActions,omitempty"`
+
+	// broadcast is the progress of a message to an audience: counts per outcome, times and
+	// sample failures. Per-person outcomes are in ConfigMaps (docs/broadcast.md).
+	// +optional
+	Broadcast *BroadcastStatus `json:"broadcast,omitempty"`
 }
 
 // CardActionsStatus is the state people set with the card's buttons.
@@ -377,6 +387,10 @@ type CardSilence struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Progress",type=string,JSONPath=`.status.broadcast.progress`
+// +kubebuilder:printcolumn:name="Delivered",type=integer,JSONPath=`.status.broadcast.delivered`,priority=1
+// +kubebuilder:printcolumn:name="Skipped",type=integer,JSONPath=`.status.broadcast.skipped`,priority=1
+// +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.broadcast.failed`,priority=1
 // +kubebuilder:printcolumn:name="ActivityID",type=string,JSONPath=`.status.activityId`,priority=1
 // +kubebuilder:printcolumn:name="DeliveredAt",type=date,JSONPath=`.status.deliveredAt`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -63,7 +63,7 @@ func (r *ConversationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	// Resolve once: a Ready status for this generation is final, so no Microsoft call and no write.
-	if target.Status.ConversationID != "" && status.IsReady(target) {
+	if (target.Status.ConversationID != "" || target.Status.Kind == targetKindAudience) && status.IsReady(target) {
 		return ctrl.Result{}, nil
 	}
 	// Creating a 1:1 conversation is a Connector call: it waits at the app limiter in this
@@ -140,6 +140,8 @@ func (r *ConversationTargetReconciler) resolve(ctx context.Context, s *targetSco
 		return nil
 	case spec.InstallationRef != nil:
 		return r.resolveInstallationRef(ctx, s)
+	case spec.Audience != nil:
+		return r.resolveAudience(ctx, s)
 	}
 	return nil
 }

@@ -25,13 +25,16 @@ var (
 func validateConversationTargetSpec(spec *teamsv1alpha1.ConversationTargetSpec) error {
 	set := 0
 	for _, has := range []bool{spec.User != nil, spec.Channel != nil, spec.Chat != nil,
-		spec.Conversation != nil, spec.InstallationRef != nil} {
+		spec.Conversation != nil, spec.InstallationRef != nil, spec.Audience != nil} {
 		if has {
 			set++
 		}
 	}
 	if set != 1 {
-		return errors.New("exactly one of user, channel, chat, conversation or installationRef must be set")
+		return errors.New("exactly one of user, channel, chat, conversation, installationRef or audience must be set")
+	}
+	if err := validateAudience(spec.Audience); err != nil {
+		return err
 	}
 	if err := validateTargetKind(spec); err != nil {
 		return err
