@@ -35,6 +35,8 @@ var documentedAppPermissions = map[string]string{
 	"TeamsAppInstallation.ReadWriteAndConsentForTeam.All":     "team-post-installedapps",
 	"TeamsAppInstallation.ReadWriteAndConsentForUser.All":     "userteamwork-post-installedapps",
 	"TeamsAppInstallation.ReadWriteAndConsentForChat.All":     "chat-post-installedapps",
+	"GroupMember.Read.All":                                    "group-list-transitivemembers",
+	"TeamMember.Read.All":                                     "team-list-members",
 }
 
 var permissionRE = regexp.MustCompile(`\b[A-Z][A-Za-z]+\.[A-Za-z.]+\.All\b`)

@@ -58,6 +58,10 @@ type ProactiveMessageReconciler struct {
 
 	// sends is what this process remembers about sends between reconciles (ledger.Memory).
 	sends ledger.Memory
+
+	// Broadcast tunes messages to audience targets (proactivemessage_broadcast.go).
+	Broadcast BroadcastOptions
+	bcast     broadcaster
 }
 
 // messageScope holds what the steps of one reconcile share.
@@ -115,6 +119,9 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 
 	// One file per phase: proactivemessage_delete.go, _finished.go, and _pending.go with
 	// _send.go for a message still to be sent.
+	if r.isBroadcast(ctx, msg) { // a message to an audience: proactivemessage_broadcast.go
+		return r.reconcileBroadcast(ctx, s)
+	}
 	switch {
 	case !msg.DeletionTimestamp.IsZero():
 		return r.apply(ctx, s, r.reconcileDelete(ctx, s))

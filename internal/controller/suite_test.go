@@ -30,6 +30,7 @@ import (
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/cloud"
+	"github.com/teams-operator/teams-operator/internal/controller"
 	"github.com/teams-operator/teams-operator/internal/emulator"
 	"github.com/teams-operator/teams-operator/internal/operator"
 )
@@ -126,6 +127,8 @@ func startManager(cfg *rest.Config, scheme *runtime.Scheme) {
 		TargetRecheckInterval: 2 * time.Second,
 		// As shipped: only labelled namespaces (newNamespace labels its own) may use the defaults.
 		SharedCredentials: labels.SelectorFromSet(labels.Set{sharedCredentialsLabel: "true"}),
+		// Small broadcast batches and reconciles, so the broadcast specs cross both.
+		Broadcast: controller.BroadcastOptions{Batch: 20, Budget: 2 * time.Second},
 	}
 	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme:                 scheme,

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -177,7 +176,7 @@ func (t *tenant) transitiveUsers(root *group) []*user {
 }
 
 func sortUsers(us []*user) {
-	sort.Slice(us, func(i, j int) bool { return key(us[i].id) < key(us[j].id) })
+	slices.SortFunc(us, func(a, b *user) int { return strings.Compare(key(a.id), key(b.id)) })
 }
 
 // setRoster records the team's guests and its sorted roster. Caller holds d.mu for writing.
@@ -203,7 +202,12 @@ func page(sorted []*user, token string, size int) ([]*user, string, error) {
 			return nil, "", errors.New("invalid continuation token")
 		}
 		after := string(raw)
-		start = sort.Search(len(sorted), func(i int) bool { return key(sorted[i].id) > after })
+		start, _ = slices.BinarySearchFunc(sorted, after, func(u *user, t string) int {
+			if key(u.id) <= t {
+				return -1
+			}
+			return 1
+		})
 	}
 	end := min(start+size, len(sorted))
 	out := sorted[start:end]

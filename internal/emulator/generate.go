@@ -76,9 +76,20 @@ func (o GenerateOptions) Generated(i int) GeneratedUser {
 // (GeneratedTeamID, the app installed, some members guests) and the group GeneratedGroupID,
 // whose members are the nested groups of even and odd users (a transitive audience).
 func GenerateSeed(o GenerateOptions) *Seed {
-	o.defaults()
 	s := DefaultSeed()
+	g := GeneratedTenant(o)
 	t := &s.Tenants[0]
+	t.Users = append(t.Users, g.Users...)
+	t.Teams = append(t.Teams, g.Teams...)
+	t.Groups = append(t.Groups, g.Groups...)
+	return s
+}
+
+// GeneratedTenant is only what GenerateSeed adds to the default tenant, to merge into a running
+// emulator (Emulator.MergeSeed) that has the default seed.
+func GeneratedTenant(o GenerateOptions) TenantSeed {
+	o.defaults()
+	t := &TenantSeed{ID: DefaultTenantID}
 	team := TeamSeed{ID: GeneratedTeamID, DisplayName: GeneratedTeamName, GeneralChannelID: GeneratedGeneralID,
 		InstalledApps: []string{DefaultTeamsAppID}}
 	even := GroupSeed{ID: GeneratedGroupEvenID, DisplayName: "Even"}
@@ -105,5 +116,5 @@ func GenerateSeed(o GenerateOptions) *Seed {
 	t.Teams = append(t.Teams, team)
 	t.Groups = append(t.Groups, even, odd, GroupSeed{ID: GeneratedGroupID, DisplayName: "All staff",
 		Groups: []string{GeneratedGroupEvenID, GeneratedGroupOddID}})
-	return s
+	return *t
 }

@@ -58,6 +58,8 @@ type Options struct {
 	// restored from a backup are trusted and ids typed by a user are not (--annotation-key-file).
 	// Empty: a random key per process.
 	DeliveryProofKey []byte
+	// Broadcast tunes messages to audience targets (batch size, time per reconcile, opt-outs).
+	Broadcast controller.BroadcastOptions
 	// SecretSelector, when set, limits the Secrets the manager watches and reads to those it
 	// matches (--secret-label-selector).
 	SecretSelector labels.Selector
@@ -100,6 +102,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			Recorder: mgr.GetEventRecorder("proactivemessage-controller"),
 			Clients:  factory, DefaultCredentials: opts.DefaultCredentials,
 			MaxConcurrentReconciles: opts.MessageWorkers, ProofKey: opts.DeliveryProofKey,
+			Broadcast: opts.Broadcast,
 		},
 	}
 	for _, r := range reconcilers {

@@ -1,0 +1,282 @@
+package controller_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/broadcast"
+	"github.com/teams-operator/teams-operator/internal/emulator"
+)
+
+// The generated people of these specs: a few hundred, some blocking the bot, some without its
+// app, some guests in the team (emulator.GenerateOptions).
+var (
+	bcOpts = emulator.GenerateOptions{Users: 120, BlockedEvery: 10, NotInstalledEvery: 15, GuestEvery: 8}
+	bcOnce sync.Once
+)
+
+const bcTimeout = 90 * time.Second
+
+func bcSeed() {
+	bcOnce.Do(func() {
+		t := emulator.GeneratedTenant(bcOpts)
+		Expect(emu.MergeSeed(&emulator.Seed{Tenants: []emulator.TenantSeed{t}})).To(Succeed())
+	})
+}
+
+// bcExpect is what a broadcast to people should end with.
+type bcExpect struct{ delivered, blocked, notInstalled int }
+
+func bcExpected(include func(emulator.GeneratedUser) bool) (bcExpect, map[string]bool) {
+	var e bcExpect
+	ids := map[string]bool{}
+	for i := range bcOpts.Users {
+		u := bcOpts.Generated(i)
+		if !include(u) {
+			continue
+		}
+		ids[u.ID] = true
+		switch {
+		case u.Blocked && (!u.NotInstalled || u.InTeam):
+			e.blocked++
+		case u.NotInstalled && !u.InTeam:
+			e.notInstalled++
+		default:
+			e.delivered++
+		}
+	}
+	return e, ids
+}
+
+func bcTarget(ns, name string, a teamsv1alpha1.AudienceTarget) {
+	t := &teamsv1alpha1.ConversationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: teamsv1alpha1.ConversationTargetSpec{Audience: &a}}
+	Expect(k8sClient.Create(ctx, t)).To(Succeed())
+}
+
+// bcCopies counts the live copies of a message per user, by the text marker.
+func bcCopies(marker string) map[string]int {
+	out := map[string]int{}
+	for _, a := range emu.Activities() {
+		if a.Deleted || a.UserID == "" || !strings.Contains(string(a.Activity), marker) {
+			continue
+		}
+		out[strings.ToLower(a.UserID)]++
+	}
+	return out
+}
+
+func bcFinished(ns, name string) *teamsv1alpha1.ProactiveMessage {
+	var msg *teamsv1alpha1.ProactiveMessage
+	Eventually(func(g Gomega) {
+		msg = pmGet(g, ns, name)
+		g.Expect(msg.Status.Broadcast).NotTo(BeNil())
+		g.Expect(msg.Status.Broadcast.FinishedAt).NotTo(BeNil(), "progress %s", msg.Status.Broadcast.Progress)
+	}).WithTimeout(bcTimeout).Should(Succeed())
+	return msg
+}
+
+func bcReason(st *teamsv1alpha1.BroadcastStatus, reason string) int32 {
+	for _, r := range st.Reasons {
+		if r.Reason == reason {
+			return r.Count
+		}
+	}
+	return 0
+}
+
+func bcChunks(ns string, msg *teamsv1alpha1.ProactiveMessage) []corev1.ConfigMap {
+	list := &corev1.ConfigMapList{}
+	Expect(k8sClient.List(ctx, list, client.InNamespace(ns),
+		client.MatchingLabels{teamsv1alpha1.BroadcastLabel: string(msg.UID)})).To(Succeed())
+	return list.Items
+}
+
+var _ = Describe("Broadcast to an audience", Ordered, func() {
+	BeforeAll(bcSeed)
+
+	It("sends one message to each user of an Entra group, nested groups included, and counts the skips", func() {
+		ns := newNamespace()
+		bcTarget(ns, "staff", teamsv1alpha1.AudienceTarget{Group: &teamsv1alpha1.GroupAudience{ID: emulator.GeneratedGroupID}})
+		pmMessage(ns, "all-staff", "staff", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = "bc-group-marker" })
+		want, ids := bcExpected(func(emulator.GeneratedUser) bool { return true })
+		msg := bcFinished(ns, "all-staff")
+		st := msg.Status.Broadcast
+		Expect(msg.Status.Phase).To(Equal(teamsv1alpha1.PhaseDelivered))
+		Expect(st.Audience).To(BeNumerically(">=", len(ids)))
+		Expect(st.Delivered).To(BeNumerically(">=", want.delivered))
+		Expect(bcReason(st, broadcast.ReasonBlockedByUser)).To(BeEquivalentTo(want.blocked))
+		Expect(bcReason(st, broadcast.ReasonBotNotInstalled)).To(BeEquivalentTo(want.notInstalled))
+		Expect(st.Failed).To(BeZero())
+		Expect(st.Unknown).To(BeZero())
+		Expect(st.Pending).To(BeZero())
+		Expect(st.SampleFailures).NotTo(BeEmpty())
+		Expect(st.Progress).To(Equal(fmt.Sprintf("%d/%d", st.Audience, st.Audience)))
+		copies := bcCopies("bc-group-marker")
+		for id := range ids {
+			Expect(copies[id]).To(BeNumerically("<=", 1), "nobody gets two copies")
+		}
+		Expect(len(copies)).To(BeEquivalentTo(st.Delivered))
+		Expect(pmReady(msg).Reason).To(Equal(teamsv1alpha1.DeliveredReason))
+
+		By("keeping per-person outcomes in a few compressed chunks")
+		chunks := bcChunks(ns, msg)
+		Expect(chunks).To(HaveLen(1))
+		people, err := broadcast.Decode(chunks[0].BinaryData[broadcast.DataKey], 1<<20)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(people).To(HaveLen(int(st.Audience)))
+
+		By("recording the audience on the target")
+		target := &teamsv1alpha1.ConversationTarget{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "staff"}, target)).To(Succeed())
+		Expect(target.Status.Kind).To(Equal("Audience"))
+		Expect(target.Status.Audience).NotTo(BeNil())
+		Expect(target.Status.Audience.Size).To(Equal(st.Audience))
+	})
+
+	It("reaches a team's members from its roster, leaving guests out unless asked", func() {
+		ns := newNamespace()
+		bcTarget(ns, "all-hands", teamsv1alpha1.AudienceTarget{Team: &teamsv1alpha1.TeamAudience{ID: emulator.GeneratedTeamID}})
+		pmMessage(ns, "members", "all-hands", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = "bc-team-marker" })
+		want, ids := bcExpected(func(u emulator.GeneratedUser) bool { return u.InTeam && !u.Guest })
+		msg := bcFinished(ns, "members")
+		st := msg.Status.Broadcast
+		Expect(st.Audience).To(BeEquivalentTo(len(ids)))
+		Expect(st.Delivered).To(BeEquivalentTo(want.delivered))
+		Expect(bcReason(st, broadcast.ReasonBlockedByUser)).To(BeEquivalentTo(want.blocked))
+		copies := bcCopies("bc-team-marker")
+		for id := range copies {
+			Expect(ids).To(HaveKey(id), "a guest or a non-member got the message")
+		}
+
+		bcTarget(ns, "all-hands-guests", teamsv1alpha1.AudienceTarget{Team: &teamsv1alpha1.TeamAudience{
+			ID: emulator.GeneratedTeamID, IncludeGuests: true}})
+		pmMessage(ns, "everyone", "all-hands-guests", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = "bc-guests-marker" })
+		_, withGuests := bcExpected(func(u emulator.GeneratedUser) bool { return u.InTeam })
+		Expect(len(withGuests)).To(BeNumerically(">", len(ids)))
+		Expect(bcFinished(ns, "everyone").Status.Broadcast.Audience).To(BeEquivalentTo(len(withGuests)))
+	})
+
+	It("reaches a list of users by object id and user principal name, and skips unknown names", func() {
+		ns := newNamespace()
+		u1, u2 := bcOpts.Generated(1), bcOpts.Generated(2)
+		bcTarget(ns, "few", teamsv1alpha1.AudienceTarget{Users: []teamsv1alpha1.UserTarget{
+			{ID: u1.ID}, {UserPrincipalName: u2.UPN}, {UserPrincipalName: "nobody@" + emulator.DefaultTenantDomain},
+		}})
+		pmMessage(ns, "few", "few", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = "bc-users-marker" })
+		st := bcFinished(ns, "few").Status.Broadcast
+		Expect(st.Audience).To(BeEquivalentTo(3))
+		Expect(st.Delivered).To(BeEquivalentTo(2))
+		Expect(bcReason(st, broadcast.ReasonUserNotFound)).To(BeEquivalentTo(1))
+		Expect(bcCopies("bc-users-marker")).To(HaveKeyWithValue(u1.ID, 1))
+		Expect(bcCopies("bc-users-marker")).To(HaveKeyWithValue(u2.ID, 1))
+	})
+
+	It("holds a suspended broadcast and resumes it", func() {
+		ns := newNamespace()
+		users := bcUsers(20)
+		bcTarget(ns, "twenty", teamsv1alpha1.AudienceTarget{Users: users})
+		pmMessage(ns, "held", "twenty", func(s *teamsv1alpha1.ProactiveMessageSpec) {
+			s.Text, s.Suspend = "bc-suspend-marker", true
+		})
+		Eventually(func(g Gomega) {
+			g.Expect(pmReady(pmGet(g, ns, "held"))).NotTo(BeNil())
+			g.Expect(pmReady(pmGet(g, ns, "held")).Reason).To(Equal(teamsv1alpha1.SuspendedReason))
+		}).WithTimeout(bcTimeout).Should(Succeed())
+		Consistently(func() map[string]int { return bcCopies("bc-suspend-marker") }).
+			WithTimeout(2 * time.Second).Should(BeEmpty())
+		bcPatch(ns, "held", func(m *teamsv1alpha1.ProactiveMessage) { m.Spec.Suspend = false })
+		st := bcFinished(ns, "held").Status.Broadcast
+		Expect(st.Audience).To(BeEquivalentTo(20))
+		Expect(len(bcCopies("bc-suspend-marker"))).To(BeEquivalentTo(st.Delivered))
+	})
+
+	It("edits every copy when the content changes, and deletes every copy with the object", func() {
+		ns := newNamespace()
+		bcTarget(ns, "editors", teamsv1alpha1.AudienceTarget{Users: bcUsers(15)})
+		pmMessage(ns, "news", "editors", func(s *teamsv1alpha1.ProactiveMessageSpec) {
+			s.Text, s.DeletionPolicy = "bc-edit-marker v1", teamsv1alpha1.MessageDeletionPolicyDelete
+		})
+		st := bcFinished(ns, "news").Status.Broadcast
+		Expect(st.Delivered).To(BeNumerically(">", 0))
+		bcPatch(ns, "news", func(m *teamsv1alpha1.ProactiveMessage) { m.Spec.Text = "bc-edit-marker v2" })
+		Eventually(func(g Gomega) {
+			g.Expect(len(bcCopies("bc-edit-marker v2"))).To(BeEquivalentTo(st.Delivered))
+			g.Expect(bcCopies("bc-edit-marker v1")).To(BeEmpty())
+			g.Expect(pmReady(pmGet(g, ns, "news")).Reason).To(Equal(teamsv1alpha1.EditedReason))
+		}).WithTimeout(bcTimeout).Should(Succeed())
+
+		Expect(k8sClient.Delete(ctx, pmGet(Default, ns, "news"))).To(Succeed())
+		Eventually(func(g Gomega) {
+			err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "news"}, &teamsv1alpha1.ProactiveMessage{})
+			g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
+			g.Expect(bcCopies("bc-edit-marker")).To(BeEmpty())
+		}).WithTimeout(bcTimeout).Should(Succeed())
+	})
+
+	It("cancels the rest when the message is deleted", func() {
+		ns := newNamespace()
+		bcTarget(ns, "staff", teamsv1alpha1.AudienceTarget{Group: &teamsv1alpha1.GroupAudience{ID: emulator.GeneratedGroupID}})
+		pmMessage(ns, "cancelled", "staff", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = "bc-cancel-marker" })
+		Eventually(func() int { return len(bcCopies("bc-cancel-marker")) }).WithTimeout(bcTimeout).Should(BeNumerically(">", 0))
+		Expect(k8sClient.Delete(ctx, pmGet(Default, ns, "cancelled"))).To(Succeed())
+		Eventually(func() bool {
+			err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "cancelled"}, &teamsv1alpha1.ProactiveMessage{})
+			return apierrors.IsNotFound(err)
+		}).WithTimeout(bcTimeout).Should(BeTrue())
+		count := func() int { return len(bcCopies("bc-cancel-marker")) }
+		sent := 0
+		Eventually(func(g Gomega) { // the batch in flight ends, then nothing more goes out
+			sent = count()
+			g.Consistently(count).WithTimeout(2 * time.Second).Should(Equal(sent))
+		}).WithTimeout(bcTimeout).Should(Succeed())
+		want, _ := bcExpected(func(emulator.GeneratedUser) bool { return true })
+		Expect(sent).To(BeNumerically("<", want.delivered), "deleted before everyone got it")
+	})
+
+	It("installs the app for people who lack it when installMissing is set", func() {
+		ns := newNamespace()
+		var users []teamsv1alpha1.UserTarget
+		for i := range bcOpts.Users {
+			if u := bcOpts.Generated(i); u.NotInstalled && !u.Blocked {
+				users = append(users, teamsv1alpha1.UserTarget{ID: u.ID})
+			}
+		}
+		Expect(users).NotTo(BeEmpty())
+		bcTarget(ns, "missing", teamsv1alpha1.AudienceTarget{Users: users,
+			InstallMissing: &teamsv1alpha1.InstallMissing{TeamsAppID: emulator.DefaultTeamsAppID}})
+		pmMessage(ns, "installed", "missing", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = "bc-install-marker" })
+		st := bcFinished(ns, "installed").Status.Broadcast
+		Expect(st.Delivered).To(BeEquivalentTo(len(users)))
+		Expect(bcCopies("bc-install-marker")).To(HaveLen(len(users)))
+	})
+})
+
+// bcUsers lists n generated users who have the app and did not block the bot.
+func bcUsers(n int) []teamsv1alpha1.UserTarget {
+	var out []teamsv1alpha1.UserTarget
+	for i := 0; len(out) < n; i++ {
+		if u := bcOpts.Generated(i); !u.Blocked && !u.NotInstalled {
+			out = append(out, teamsv1alpha1.UserTarget{ID: u.ID})
+		}
+	}
+	return out
+}
+
+func bcPatch(ns, name string, change func(*teamsv1alpha1.ProactiveMessage)) {
+	Eventually(func(g Gomega) {
+		msg := pmGet(g, ns, name)
+		change(msg)
+		g.Expect(k8sClient.Update(ctx, msg)).To(Succeed())
+	}).WithTimeout(pmTimeout).Should(Succeed())
+}
