@@ -23,7 +23,7 @@ func TestRecordsRoundTripAndStaySmall(t *testing.T) {
 	people := make([]Person, ChunkSize)
 	for i := range people {
 		people[i] = Person{
-			User: fmt.Sprintf("%08x-0d76-42f6-aef3-%012x", rnd.Uint32(), rnd.Uint64()>>16),
+			User:  fmt.Sprintf("%08x-0d76-42f6-aef3-%012x", rnd.Uint32(), rnd.Uint64()>>16),
 			State: Delivered, Conversation: "a:1" + id(32), Activity: fmt.Sprintf("17957264%05d", i),
 		}
 	}
