@@ -20,6 +20,7 @@ import (
 	"github.com/teams-operator/teams-operator/internal/delivery"
 	"github.com/teams-operator/teams-operator/internal/msapi"
 	"github.com/teams-operator/teams-operator/internal/outcome"
+	"github.com/teams-operator/teams-operator/internal/ratelimit"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
 
@@ -96,6 +97,7 @@ func (r *ProactiveMessageReconciler) reconcileBroadcast(ctx context.Context, s *
 	if msg.Status.Broadcast == nil {
 		msg.Status.Broadcast = &teamsv1alpha1.BroadcastStatus{}
 	}
+	ctx = ratelimit.WithTurn(ctx, broadcastTurn(msg))
 	switch {
 	case !msg.DeletionTimestamp.IsZero():
 		return r.apply(ctx, s, r.broadcastDelete(ctx, s))
@@ -113,6 +115,17 @@ func (r *ProactiveMessageReconciler) reconcileBroadcast(ctx context.Context, s *
 		r.broadcastSend,
 		r.broadcastSummary,
 	))
+}
+
+// broadcastTurn is how a broadcast's requests wait at the app limiter: Bulk, behind every
+// Normal and High message, unless the broadcast itself asks for High; within Bulk, the
+// namespaces share the rate fairly (internal/ratelimit).
+func broadcastTurn(m *teamsv1alpha1.ProactiveMessage) ratelimit.Turn {
+	t := messageTurn(m)
+	if t.Priority != ratelimit.High {
+		t.Priority = ratelimit.Bulk
+	}
+	return t
 }
 
 // broadcastTarget finds the audience target; it needs no conversation of its own.
