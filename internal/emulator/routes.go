@@ -15,6 +15,7 @@ func (e *Emulator) routes() {
 	e.graphRoutes()
 	e.connectorRoutes()
 	e.audienceRoutes()
+	e.memberGroupRoutes()
 	e.controlRoutes()
 	e.botAuthRoutes()
 	e.userActRoutes()

@@ -3,13 +3,16 @@ package operator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/alertmanager"
 	"github.com/teams-operator/teams-operator/internal/botendpoint"
 	"github.com/teams-operator/teams-operator/internal/controller"
+	"github.com/teams-operator/teams-operator/internal/graph"
 )
 
 // InvokeAdaptiveCardAction is the invoke Teams sends when someone presses an Action.Execute
@@ -33,6 +36,7 @@ func setupCardActions(mgr ctrl.Manager, opts Options, factory *controller.Secret
 		Recorder:  mgr.GetEventRecorder("alertmanager-actions"),
 		APISecret: opts.AlertmanagerAPISecret,
 		Bots:      &botendpoint.Directory{Reader: mgr.GetClient(), Clients: factory},
+		Groups:    graphGroups{clients: factory},
 	})
 	registry.HandleInvoke(InvokeAdaptiveCardAction, cardActionHandler(actions))
 }
@@ -67,4 +71,21 @@ func invokeAnswer(res alertmanager.InvokeResult) botendpoint.InvokeResponse {
 		body["type"], body["value"] = invokeCardType, res.Card
 	}
 	return botendpoint.InvokeResponse{Status: http.StatusOK, Body: body}
+}
+
+// graphGroups checks a target's allowedGroups with Graph's checkMemberGroups, using the
+// credentials of the target's bot (application permissions User.Read.All and GroupMember.Read.All).
+type graphGroups struct{ clients controller.ClientFactory }
+
+func (g graphGroups) IsMemberOfAny(ctx context.Context, target *teamsv1alpha1.ConversationTarget, userID string, groups []string) (bool, error) {
+	c, err := g.clients.For(ctx, target.Namespace, target.Spec.CredentialsRef)
+	if err != nil {
+		return false, err
+	}
+	mc, ok := c.Graph.(graph.MemberChecker)
+	if !ok {
+		return false, errors.New("the Graph client cannot check group membership")
+	}
+	got, err := mc.CheckMemberGroups(ctx, userID, groups)
+	return len(got) > 0, err
 }
