@@ -291,6 +291,33 @@ func ParseTemplate(name, text string) (*template.Template, error) {
 // RenderTemplate runs a user's template (from ParseTemplate) on v under lim.Template's budget
 // and decodes the result as an Adaptive Card.
 func RenderTemplate(t *template.Template, v any, lim Limits) (*teamsv1alpha1.AdaptiveCard, error) {
+	buf, err := ExecuteTemplate(t, v, lim)
+	if err != nil {
+		return nil, err
+	}
+	out := struct{ buf []byte }{buf}
+	// A user's card may be larger than the built-in one, but not unbounded.
+	if n := len(out.buf); n > lim.MaxCardBytes*4 {
+		return nil, fmt.Errorf("%w: the card is %d bytes, more than %d", ErrTemplate, n, lim.MaxCardBytes*4)
+	}
+	dec := json.NewDecoder(bytes.NewReader(out.buf))
+	dec.DisallowUnknownFields()
+	card := &teamsv1alpha1.AdaptiveCard{}
+	if err := dec.Decode(card); err != nil {
+		return nil, fmt.Errorf("%w: the output is not an Adaptive Card: %w", ErrTemplate, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: the output has more than one JSON value", ErrTemplate)
+	}
+	if err := checkCard(card); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTemplate, err)
+	}
+	return card, nil
+}
+
+// ExecuteTemplate runs a user's template (from ParseTemplate) on v under lim.Template's budget
+// and returns what it wrote.
+func ExecuteTemplate(t *template.Template, v any, lim Limits) ([]byte, error) {
 	b := lim.Template
 	if b == (TemplateBudget{}) {
 		b = DefaultTemplateBudget
@@ -309,23 +336,7 @@ func RenderTemplate(t *template.Template, v any, lim Limits) (*teamsv1alpha1.Ada
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTemplate, err)
 	}
-	// A user's card may be larger than the built-in one, but not unbounded.
-	if n := len(out.buf); n > lim.MaxCardBytes*4 {
-		return nil, fmt.Errorf("%w: the card is %d bytes, more than %d", ErrTemplate, n, lim.MaxCardBytes*4)
-	}
-	dec := json.NewDecoder(bytes.NewReader(out.buf))
-	dec.DisallowUnknownFields()
-	card := &teamsv1alpha1.AdaptiveCard{}
-	if err := dec.Decode(card); err != nil {
-		return nil, fmt.Errorf("%w: the output is not an Adaptive Card: %w", ErrTemplate, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: the output has more than one JSON value", ErrTemplate)
-	}
-	if err := checkCard(card); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrTemplate, err)
-	}
-	return card, nil
+	return out.buf, nil
 }
 
 // checkCard mirrors the CRD's rules on adaptiveCard, so a bad template gets a clear error here

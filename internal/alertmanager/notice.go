@@ -49,8 +49,13 @@ const (
 	NoticeInfo        = "info"
 )
 
-// cardType is every card's type.
-const cardType = "AdaptiveCard"
+// Adaptive Card words used across the cards.
+const (
+	cardType     = "AdaptiveCard"
+	weightBolder = "Bolder"
+	kSize        = "size"
+	kWeight      = "weight"
+)
 
 // statusStyle is the header's container style and text color for a status.
 func statusStyle(status string) (style, color string) {
@@ -106,7 +111,7 @@ func NoticeCard(n *Notice) (*teamsv1alpha1.AdaptiveCard, error) {
 	body := []any{
 		map[string]any{kType: kContainer, "style": style, "bleed": true, kItems: []any{
 			textBlock(fmt.Sprintf("%s: %s", strings.ToUpper(n.Status), n.Title), map[string]any{
-				"weight": "Bolder", "size": "Large", kColor: color}),
+				kWeight: weightBolder, kSize: "Large", kColor: color}),
 		}},
 	}
 	if n.Text != "" {
@@ -165,14 +170,25 @@ func noticeMessage(n *Notice, card *teamsv1alpha1.AdaptiveCard, templateName str
 	return pm
 }
 
-// noticeNotification renders a notice (built by a source from its body) for a target.
-type noticeNotification struct{ n Notice }
+// noticeNotification renders a notice (built by a source from its body) for a target: with
+// templates when the source read them already (generic, CloudEvents), else with the URL's
+// template or the built-in card.
+type noticeNotification struct {
+	n         Notice
+	templates *genericTemplates
+}
 
 func (nn noticeNotification) render(ctx context.Context, h *handler, target, tmpl string) (*teamsv1alpha1.ProactiveMessage, error) {
 	n := nn.n
 	n.Target = target
 	n.clamp(h.o.Limits)
-	card, err := h.renderCard(ctx, n.Namespace, tmpl, &n, func() (*teamsv1alpha1.AdaptiveCard, error) { return NoticeCard(&n) })
+	var card *teamsv1alpha1.AdaptiveCard
+	var err error
+	if nn.templates != nil {
+		card, err = h.renderTemplated(&n, nn.templates)
+	} else {
+		card, err = h.renderCard(ctx, n.Namespace, tmpl, &n, func() (*teamsv1alpha1.AdaptiveCard, error) { return NoticeCard(&n) })
+	}
 	if err != nil {
 		return nil, err
 	}

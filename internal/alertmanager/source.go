@@ -60,6 +60,8 @@ var allSources = []*source{
 	{name: SourceAlertmanager, parse: parseAlertmanager},
 	{name: SourceGrafana, verify: verifyGrafana, parse: parseGrafana},
 	{name: SourceFlux, verify: verifyFlux, parse: parseFlux},
+	{name: SourceGeneric, parse: parseGeneric},
+	{name: SourceCloudEvents, parse: parseCloudEvents},
 }
 
 // sourceNames label the metrics' series.

@@ -141,6 +141,93 @@ func TestSourcesEndToEnd(t *testing.T) {
 	})
 	t.Run("Grafana", func(t *testing.T) { testGrafanaEndToEnd(t, ctx, s) })
 	t.Run("Flux", func(t *testing.T) { testFluxEndToEnd(t, ctx, s) })
+	t.Run("Generic", func(t *testing.T) { testGenericEndToEnd(t, ctx, s) })
+	t.Run("CloudEvents", func(t *testing.T) { testCloudEventsEndToEnd(t, ctx, s) })
+}
+
+// docFile returns the fenced block that follows the line "`name`:" in docs/sources.md.
+func docFile(t *testing.T, name string) string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(repoRoot, "docs", "sources.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "`"+name+"`:\n\n```")
+	_, rest, ok2 := strings.Cut(rest, "\n")
+	block, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatalf("docs/sources.md has no block for %s", name)
+	}
+	return block
+}
+
+// docURL is the URL of the first curl command in docs/sources.md that posts to the source.
+func docURL(t *testing.T, source string) string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(repoRoot, "docs", "sources.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f := range strings.FieldsSeq(string(doc)) {
+		if strings.HasPrefix(f, "https://") && strings.Contains(f, "/"+source+"/v1/") {
+			return f
+		}
+	}
+	t.Fatalf("docs/sources.md has no URL for %s", source)
+	return ""
+}
+
+// testGenericEndToEnd applies docs/sources.md's CI ConfigMap and posts its run.json, then the
+// same run passed: one card, edited to green.
+func testGenericEndToEnd(t *testing.T, ctx context.Context, s *sourcesEnv) {
+	g := NewWithT(t)
+	before := len(s.channel())
+	cm := &corev1.ConfigMap{}
+	g.Expect(yaml.UnmarshalStrict([]byte(docBlock(t, "yaml", "# ci-card.yaml")), cm)).To(Succeed())
+	g.Expect(cm.Namespace).To(Equal(srcNamespace))
+	g.Expect(s.env.Client.Create(ctx, cm)).To(Succeed())
+	u := docURL(t, "generic")
+	g.Expect(u).To(ContainSubstring("?template=" + cm.Name))
+	header := http.Header{"Authorization": {"Bearer " + s.token}, "Content-Type": {"application/json"}}
+	run := docFile(t, "run.json")
+	for _, step := range []struct{ body, want string }{
+		{run, "build #42: PROGRESSING"},
+		{strings.Replace(strings.Replace(run, `"running"`, `"passed"`, 1), "started by alice", "all green", 1), "build #42: SUCCEEDED"},
+	} {
+		code, answer := s.post(t, ctx, u, header, []byte(step.body))
+		g.Expect(code).To(Equal(http.StatusOK), "%v", answer)
+		g.Eventually(func(g Gomega) {
+			msgs := s.newMessages(before)
+			g.Expect(msgs).To(HaveLen(1), "the run's key edits one card")
+			g.Expect(string(msgs[0].Activity)).To(ContainSubstring(step.want))
+		}).WithTimeout(90*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), step.want)
+	}
+}
+
+// testCloudEventsEndToEnd posts docs/sources.md's event.json in structured mode and the same
+// subject's next event in binary mode: one message, edited.
+func testCloudEventsEndToEnd(t *testing.T, ctx context.Context, s *sourcesEnv) {
+	g := NewWithT(t)
+	before := len(s.channel())
+	u := docURL(t, "cloudevents")
+	structured := http.Header{"Authorization": {"Bearer " + s.token}, "Content-Type": {"application/cloudevents+json"}}
+	code, answer := s.post(t, ctx, u, structured, []byte(docFile(t, "event.json")))
+	g.Expect(code).To(Equal(http.StatusOK), "%v", answer)
+	g.Eventually(func(g Gomega) {
+		msgs := s.newMessages(before)
+		g.Expect(msgs).To(HaveLen(1))
+		g.Expect(string(msgs[0].Activity)).To(ContainSubstring("com.github.pull_request.opened: 123"))
+	}).WithTimeout(90 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
+	binary := http.Header{"Authorization": {"Bearer " + s.token}, "Content-Type": {"text/plain"},
+		"Ce-Specversion": {"1.0"}, "Ce-Id": {"A234-1234-1235"}, "Ce-Source": {"https://github.com/cloudevents/spec/pull"},
+		"Ce-Type": {"com.github.pull_request.closed"}, "Ce-Subject": {"123"}}
+	code, answer = s.post(t, ctx, u, binary, []byte("merged by bob"))
+	g.Expect(code).To(Equal(http.StatusOK), "%v", answer)
+	g.Eventually(func(g Gomega) {
+		msgs := s.newMessages(before)
+		g.Expect(msgs).To(HaveLen(1), "the same source and subject edit one message")
+		g.Expect(string(msgs[0].Activity)).To(ContainSubstring("merged by bob"))
+	}).WithTimeout(90 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
 }
 
 const (
