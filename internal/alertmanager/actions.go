@@ -38,8 +38,9 @@ const (
 )
 
 // DefaultActionTimeout is the whole budget of one button press: Teams waits for the invoke's
-// answer only a few seconds, and the answer must come before, even when Alertmanager hangs.
-const DefaultActionTimeout = 5 * time.Second
+// answer only a few seconds (Microsoft's pages name no limit for adaptiveCard/action; bots are
+// commonly held to about 5 s), and the answer must come before, even when Alertmanager hangs.
+const DefaultActionTimeout = 4 * time.Second
 
 // maxInvokeData caps the button's data read from the invoke.
 const maxInvokeData = 4096
@@ -321,11 +322,19 @@ func (a *Actions) silence(ctx context.Context, p *press) InvokeResult {
 		return true
 	})
 	if err != nil || saved.Silence == nil || saved.Silence.SilenceID != id {
-		// Nothing half-done: a silence the card does not show is taken back.
-		undo, cancel := context.WithTimeout(context.WithoutCancel(ctx), amapi.DefaultTimeout)
-		defer cancel()
-		if uerr := am.ExpireSilence(undo, id); uerr != nil {
-			p.log.Info("Cannot expire a silence the card does not show", "silenceID", id, "error", uerr.Error())
+		// Nothing half-done: a silence the card does not show is taken back, after the answer
+		// (which must not wait for it) and with its own deadline.
+		undoCtx := context.WithoutCancel(ctx)
+		undoClient, cerr := p.cfg.Client()
+		if cerr == nil {
+			go func() {
+				defer undoClient.Close()
+				undo, cancel := context.WithTimeout(undoCtx, amapi.DefaultTimeout)
+				defer cancel()
+				if uerr := undoClient.ExpireSilence(undo, id); uerr != nil {
+					p.log.Info("Cannot expire a silence the card does not show", "silenceID", id, "error", uerr.Error())
+				}
+			}()
 		}
 		if err != nil {
 			return a.errorCard(p, err, "The silence could not be recorded, so it was expired again")

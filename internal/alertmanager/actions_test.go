@@ -415,9 +415,11 @@ func TestSilenceUndoneWhenNotRecorded(t *testing.T) {
 	f.failUpdate.Store(true)
 	res := f.press("Ada", adaID, VerbSilence, map[string]any{"duration": "1h0m0s"})
 	g.Expect(cardText(t, res.Card)).To(ContainSubstring("The silence could not be recorded, so it was expired again"))
-	list := silences(t, am)
-	g.Expect(list).To(HaveLen(1))
-	g.Expect(list[0].Status.State).To(Equal(amapi.StateExpired))
+	g.Eventually(func(g Gomega) {
+		list := silences(t, am)
+		g.Expect(list).To(HaveLen(1))
+		g.Expect(list[0].Status.State).To(Equal(amapi.StateExpired))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
 	g.Expect(f.current(t).Annotations).NotTo(HaveKey(StateAnnotation))
 }
 
@@ -518,6 +520,12 @@ func TestReceiverCardButtons(t *testing.T) {
 	pm = get()
 	g.Expect(cardText(t, pm.Spec.AdaptiveCard)).To(ContainSubstring("Acknowledged by Ada"))
 	g.Expect(buttons(t, pm.Spec.AdaptiveCard)).To(BeEmpty())
+
+	// A custom card (schema 1.4) gets the same element after its own content.
+	g.Expect(f.post(t, targetPath+"?template=my-card", testToken, mustJSON(t, samplePayload(StatusFiring, 1))).body.Result).To(Equal(ResultCreated))
+	pm = get()
+	g.Expect(cardText(t, pm.Spec.AdaptiveCard)).To(ContainSubstring("FIRING: HighLatency"))
+	g.Expect(buttons(t, pm.Spec.AdaptiveCard)).To(Equal([]string{"Acknowledge", "Silence 1h", "Silence 4h", "Silence 24h"}))
 
 	// Without the bot endpoint the card has no buttons at all.
 	f.handler = NewHandler(Options{Reader: f.client, Writer: f.client, RatePerSecond: 1e6})

@@ -190,6 +190,15 @@ receivers:
 		g.Expect(string(channel()[0].Activity)).To(ContainSubstring("Acknowledged by"))
 	}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
 
+	// The target narrows who may act: Alex is refused in the card, and nothing changes.
+	ct := &teamsv1alpha1.ConversationTarget{}
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: amNamespace, Name: amTarget}, ct)).To(Succeed())
+	ct.Spec.CardActions = &teamsv1alpha1.CardActionsPolicy{AllowedUsers: []string{emulator.DefaultUserAdeleID}}
+	g.Expect(env.Client.Update(ctx, ct)).To(Succeed())
+	answer = pressAs(t, ctx, env, channel()[0], "Silence 4h", emulator.DefaultUserAlexID)
+	g.Expect(string(answer.Value)).To(ContainSubstring("Only the people the ConversationTarget oncall allows"))
+	g.Expect(listSilences(t, ctx, am)).To(HaveLen(1), "no new silence")
+
 	// A forged press (no Bot Connector token) is refused by the endpoint and changes nothing.
 	before := channel()[0]
 	forged, err := json.Marshal(map[string]any{"type": "invoke", "name": "adaptiveCard/action", "id": "forged-1",
@@ -215,6 +224,7 @@ receivers:
 	g.Expect(metrics).To(ContainSubstring(`teams_operator_alertmanager_card_actions_total{action="silence",result="done"} 1`))
 	g.Expect(metrics).To(ContainSubstring(`teams_operator_alertmanager_card_actions_total{action="expire_silence",result="done"} 1`))
 	g.Expect(metrics).To(ContainSubstring(`teams_operator_alertmanager_card_actions_total{action="acknowledge",result="done"} 1`))
+	g.Expect(metrics).To(ContainSubstring(`teams_operator_alertmanager_card_actions_total{action="silence",result="refused_not_allowed"} 1`))
 }
 
 // invokeValue is the body of an adaptiveCard/action answer.
