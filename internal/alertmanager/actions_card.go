@@ -153,10 +153,10 @@ func (s *section) element() map[string]any {
 			map[string]any{kColor: colorWarn}))
 	}
 	if s.note != "" {
-		items = append(items, textBlock(s.note, map[string]any{kColor: s.noteColor, "weight": "Bolder"}))
+		items = append(items, textBlock(s.note, map[string]any{kColor: s.noteColor}))
 	}
 	if s.off != "" {
-		items = append(items, textBlock(s.off, map[string]any{"size": "Small", "spacing": "Small"}))
+		items = append(items, textBlock(s.off, map[string]any{"spacing": "Small"}))
 	}
 	if buttons := s.buttonList(silence); len(buttons) > 0 {
 		items = append(items, map[string]any{kType: "ActionSet", "actions": buttons})
