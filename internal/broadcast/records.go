@@ -78,7 +78,7 @@ const maxChunkPeople = 100000
 // conversation, activity. Ids hold no tabs or newlines (they are checked when read).
 func Encode(people []Person) ([]byte, error) {
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}

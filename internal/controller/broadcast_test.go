@@ -244,6 +244,24 @@ var _ = Describe("Broadcast to an audience", Ordered, func() {
 		Expect(sent).To(BeNumerically("<", want.delivered), "deleted before everyone got it")
 	})
 
+	It("leaves whoever is still pending at expiresAt unsent, and counts them Expired", func() {
+		ns := newNamespace()
+		bcTarget(ns, "staff", teamsv1alpha1.AudienceTarget{Group: &teamsv1alpha1.GroupAudience{ID: emulator.GeneratedGroupID}})
+		expires := metav1.NewTime(time.Now().Add(8 * time.Second).Truncate(time.Second))
+		pmMessage(ns, "late", "staff", func(s *teamsv1alpha1.ProactiveMessageSpec) {
+			s.Text, s.ExpiresAt = "bc-expiry-marker", &expires
+		})
+		Eventually(func() int { return len(bcCopies("bc-expiry-marker")) }).WithTimeout(bcTimeout).Should(BeNumerically(">", 0))
+		bcPatch(ns, "late", func(m *teamsv1alpha1.ProactiveMessage) { m.Spec.Suspend = true })
+		Eventually(func() bool { return time.Now().After(expires.Add(time.Second)) }).WithTimeout(time.Minute).Should(BeTrue())
+		bcPatch(ns, "late", func(m *teamsv1alpha1.ProactiveMessage) { m.Spec.Suspend = false })
+		st := bcFinished(ns, "late").Status.Broadcast
+		Expect(bcReason(st, broadcast.ReasonExpired)).To(BeNumerically(">", 0), "suspended before everyone got it")
+		Expect(st.Delivered + st.Skipped + st.Failed + st.Unknown).To(Equal(st.Audience))
+		Expect(st.Pending).To(BeZero())
+		Expect(bcCopies("bc-expiry-marker")).To(HaveLen(int(st.Delivered)))
+	})
+
 	It("installs the app for people who lack it when installMissing is set", func() {
 		ns := newNamespace()
 		var users []teamsv1alpha1.UserTarget

@@ -40,7 +40,7 @@ const (
 	DefaultBroadcastBatch = 250
 	// DefaultBroadcastBudget is about how long one reconcile sends before it writes status and
 	// yields its worker (a suspend or a delete is seen within it).
-	DefaultBroadcastBudget = 15 * time.Second
+	DefaultBroadcastBudget = 30 * time.Second
 	// broadcastBatchTimeout bounds one batch's sends, limiter waits included.
 	broadcastBatchTimeout = 2 * time.Minute
 	// maxSampleFailures is status.broadcast.sampleFailures' bound.
