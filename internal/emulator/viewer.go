@@ -129,12 +129,13 @@ func (e *Emulator) View() *ui.View {
 
 func viewTenant(t *TenantState, byConv map[string][]StoredActivity) ui.Tenant {
 	bots := map[string]string{}
+	vt := ui.Tenant{ID: t.ID, Name: t.Name}
 	for _, c := range t.Catalog {
 		if c.BotID != "" {
 			bots[c.BotID] = c.DisplayName
+			vt.Apps = append(vt.Apps, ui.App{TeamsAppID: c.ID, BotID: c.BotID, Name: c.DisplayName})
 		}
 	}
-	vt := ui.Tenant{ID: t.ID, Name: t.Name}
 	for _, tm := range t.Teams {
 		team := ui.Team{ID: tm.ID, Name: tm.DisplayName}
 		channels := tm.Channels
@@ -168,13 +169,13 @@ func viewTenant(t *TenantState, byConv map[string][]StoredActivity) ui.Tenant {
 	}
 	for _, u := range t.Users {
 		vt.People = append(vt.People, ui.Person{ID: u.ID, Name: u.DisplayName, UPN: u.UserPrincipalName,
-			Installed: len(u.InstalledApps) > 0, Chats: personalChats(personal[u.ID], bots)})
+			Installed: len(u.InstalledApps) > 0, Chats: personalChats(personal[u.ID], bots, vt.Apps)})
 	}
 	return vt
 }
 
 // personalChats splits one person's 1:1 messages by bot.
-func personalChats(list []StoredActivity, bots map[string]string) []ui.Personal {
+func personalChats(list []StoredActivity, bots map[string]string, apps []ui.App) []ui.Personal {
 	byBot := map[string][]StoredActivity{}
 	for _, a := range list {
 		byBot[a.BotID] = append(byBot[a.BotID], a)
@@ -182,8 +183,12 @@ func personalChats(list []StoredActivity, bots map[string]string) []ui.Personal 
 	out := make([]ui.Personal, 0, len(byBot))
 	for bot, acts := range byBot {
 		sortActivities(acts)
-		out = append(out, ui.Personal{ConversationID: acts[0].ConversationID, BotID: bot, BotName: bots[bot],
-			Messages: messages(acts, bots)})
+		p := ui.Personal{ConversationID: acts[0].ConversationID, BotID: bot, BotName: bots[bot],
+			Messages: messages(acts, bots)}
+		if i := slices.IndexFunc(apps, func(a ui.App) bool { return a.BotID == bot }); i >= 0 {
+			p.TeamsAppID = apps[i].TeamsAppID
+		}
+		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b ui.Personal) int { return strings.Compare(a.BotID, b.BotID) })
 	return out

@@ -104,6 +104,9 @@ func TestViewerView(t *testing.T) {
 	g.Expect(adele).NotTo(BeNil())
 	g.Expect(adele.Installed).To(BeTrue())
 	g.Expect(adele.Chats).To(HaveLen(1))
+	g.Expect(adele.Chats[0].BotID).To(Equal(DefaultBotAppID))
+	g.Expect(adele.Chats[0].TeamsAppID).To(Equal(DefaultTeamsAppID), "the app a person installs from the page")
+	g.Expect(ten.Apps).To(ContainElement(ui.App{TeamsAppID: DefaultTeamsAppID, BotID: DefaultBotAppID, Name: DefaultTeamsAppName}))
 	msgs := adele.Chats[0].Messages
 	g.Expect(msgs).To(HaveLen(2))
 	g.Expect(msgs[0].ID).To(Equal(first))

@@ -38,18 +38,7 @@ func TestViewer(t *testing.T) {
 	}
 	demo := startDemo(t)
 	url, kubeconfig := demo.waitReady(t)
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.WindowSize(1280, 720),
-		// The demo's emulator serves TLS with a CA it made; only this browser, in this test, skips
-		// checking it.
-		chromedp.IgnoreCertErrors)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
+	ctx := newBrowser(t, chromium)
 
 	open := func(conv string) {
 		t.Helper()
@@ -103,11 +92,31 @@ spec: {targetRef: {name: platform-alerts}, text: %q}
 `, news))
 	out, err := apply.CombinedOutput()
 	g.Expect(err).NotTo(HaveOccurred(), "kubectl apply: %s", out)
-	g.Eventually(func() string { return text(`section.conversation`) }, 60*time.Second, 250*time.Millisecond).
-		Should(ContainSubstring(news))
+	// The page redraws when the message arrives: a query that meets the old DOM is tried again.
+	g.Eventually(func() (string, error) { return chromedp.Run(ctx, chromedp.Text(`section.conversation`)) },
+		60*time.Second, 250*time.Millisecond).Should(ContainSubstring(news))
 	stillThere, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true`))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(stillThere).To(BeTrue(), "the page was reloaded")
+}
+
+// newBrowser starts headless Chromium for one test.
+func newBrowser(t *testing.T, chromium string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.WindowSize(1280, 720),
+		// The emulator serves TLS with a CA it made; only this browser, in this test, skips
+		// checking it.
+		chromedp.IgnoreCertErrors)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() {
+		cancel()
+		cancelTab()
+		cancelAlloc()
+	})
+	return ctx
 }
 
 // demoRun is `make demo`'s program running interactively, as a newcomer starts it.

@@ -35,11 +35,20 @@ type View struct {
 
 // Tenant is one tenant's teams, group chats and people.
 type Tenant struct {
-	ID     string   `json:"id"`
-	Name   string   `json:"name"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Apps are the catalog's apps with a bot, which a person can install.
+	Apps   []App    `json:"apps,omitempty"`
 	Teams  []Team   `json:"teams"`
 	Chats  []Chat   `json:"chats"`
 	People []Person `json:"people"`
+}
+
+// App is a Teams app with a bot.
+type App struct {
+	TeamsAppID string `json:"teamsAppId"`
+	BotID      string `json:"botId"`
+	Name       string `json:"name"`
 }
 
 // Team is a team and its channels.
@@ -85,6 +94,7 @@ type Personal struct {
 	ConversationID string    `json:"conversationId"`
 	BotID          string    `json:"botId"`
 	BotName        string    `json:"botName"`
+	TeamsAppID     string    `json:"teamsAppId,omitempty"`
 	Messages       []Message `json:"messages"`
 }
 

@@ -215,7 +215,12 @@ async function act(action) {
   } catch (err) {
     state.note = `Not sent: ${err}`;
   }
-  render();
+  // An install changes no message, so no event comes: load the view again (load renders).
+  try {
+    await load();
+  } catch {
+    render();
+  }
 }
 
 function summarise(text) {
@@ -228,10 +233,12 @@ function summarise(text) {
   return text.slice(0, 300);
 }
 
+// scopeOf says where an action happens and to which bot (the bot of a 1:1 chat).
 function scopeOf(c) {
   if (c.channel) return { scope: "team", scopeId: c.team.id };
   if (c.chat) return { scope: "chat", scopeId: c.chat.id };
-  return { scope: "user" };
+  const app = (c.tenant.apps || []).find((a) => a.botId === c.personal.botId) || (c.tenant.apps || [])[0];
+  return { scope: "user", botAppId: c.personal.botId || app?.botId, teamsAppId: c.personal.teamsAppId || app?.teamsAppId };
 }
 
 function people(c) {
@@ -251,10 +258,10 @@ function actBar(c, { replyTo }) {
     act({ kind: "message", user: select.value, text: input.value, replyToId: replyTo, ...scopeOf(c) });
   };
   input.addEventListener("keydown", (ev) => { if (ev.key === "Enter") send(); });
-  const bar = h("div", { class: "act" }, select, input, h("button", { onclick: send }, "Send"));
+  const bar = h("div", { class: "act" }, select, input, h("button", { class: "act-send", onclick: send }, "Send"));
   if (c.person) {
-    bar.append(h("button", { onclick: () => act({ kind: "install", user: select.value, ...scopeOf(c) }) }, "Install app"),
-      h("button", { onclick: () => act({ kind: "uninstall", user: select.value, ...scopeOf(c) }) }, "Uninstall app"));
+    bar.append(h("button", { class: "act-install", onclick: () => act({ kind: "install", user: select.value, ...scopeOf(c) }) }, "Install app"),
+      h("button", { class: "act-uninstall", onclick: () => act({ kind: "uninstall", user: select.value, ...scopeOf(c) }) }, "Uninstall app"));
   }
   return bar;
 }
