@@ -66,7 +66,8 @@ spec:
 	code, page, stderr := runPreview(t, bad)
 	g.Expect(code).To(Equal(1))
 	g.Expect(stderr).To(ContainSubstring(`bad-card: $.body[1].type: Teams does not render the element type "Carousel"`))
-	g.Expect(stderr).To(ContainSubstring("(and 1 more)"))
+	g.Expect(stderr).To(ContainSubstring(`bad-card: $.actions[0].type: Teams does not render the action type "Action.Http"`),
+		"every problem, not only the first")
 	g.Expect(stderr).To(ContainSubstring("bad-mention: every mention's name must appear in text"))
 	g.Expect(page).To(ContainSubstring(`$.body[1].type`), "the page lists the problems too")
 }

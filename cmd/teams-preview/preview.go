@@ -41,7 +41,7 @@ func newPreview(title string) *preview {
 func (p *preview) add(name string, spec *teamsv1alpha1.ProactiveMessageSpec) {
 	p.count++
 	problem := func(err error) {
-		for line := range strings.SplitSeq(err.Error(), "\n") {
+		for _, line := range cardcheck.Problems(err) {
 			p.view.Problems = append(p.view.Problems, name+": "+line)
 		}
 	}

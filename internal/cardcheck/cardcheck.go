@@ -25,6 +25,7 @@ package cardcheck
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -48,6 +49,30 @@ type Problem struct {
 }
 
 func (p Problem) String() string { return p.Path + ": " + p.Message }
+
+// Problems lists every problem in err (an *Error, or several joined), one line each; any other
+// error is one line.
+func Problems(err error) []string {
+	if err == nil {
+		return nil
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range joined.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	if ce, ok := errors.AsType[*Error](err); ok {
+		prefix := strings.TrimSuffix(err.Error(), ce.Error()) // "attachment 1: " when there are several
+		out := make([]string, 0, len(ce.Problems))
+		for _, p := range ce.Problems {
+			out = append(out, prefix+p.String())
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
 
 // Error is a card Teams would not render: its first problem, and how many there are.
 type Error struct {
@@ -230,12 +255,8 @@ func (c *checker) unknown(m map[string]any, t, path string, depth int, kind stri
 		check(fb, path+".fallback", depth+1)
 		return
 	}
-	known := elements
-	if kind == "action" {
-		known = actions
-	}
-	c.add(path+".type", "Teams does not render the %s type %q (it knows %s); give it a fallback or use another",
-		kind, t, strings.Join(known, ", "))
+	c.add(path+".type", "Teams does not render the %s type %q: use one it does (docs/usage.md lists them) or give it "+
+		"a fallback (one Teams renders, or \"drop\")", kind, t)
 }
 
 // contents walks what a known element holds: child elements, columns, cells, facts, actions.

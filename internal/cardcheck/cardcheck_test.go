@@ -101,6 +101,15 @@ func TestCardsTeamsRejects(t *testing.T) {
 	}
 }
 
+func TestProblemsListsEveryOne(t *testing.T) {
+	g := NewWithT(t)
+	err := cardcheck.Card([]byte(`{"type":"AdaptiveCard","version":"1.6","body":[{"type":"Badge"}]}`))
+	g.Expect(err).To(MatchError(ContainSubstring("(and 1 more)")))
+	g.Expect(cardcheck.Problems(err)).To(HaveExactElements(HavePrefix("$.version: "), HavePrefix("$.body[0].type: ")))
+	g.Expect(cardcheck.Problems(errors.Join(err, errors.New("other")))).To(HaveLen(3))
+	g.Expect(cardcheck.Problems(nil)).To(BeEmpty())
+}
+
 func TestCardsTeamsAccepts(t *testing.T) {
 	cases := map[string]string{
 		"every 1.5 element and action": `{"type":"AdaptiveCard","version":"1.5","body":[

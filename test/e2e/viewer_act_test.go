@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -169,4 +172,54 @@ func sendCardToAdele(t *testing.T, srv *emulator.Server) string {
 	g.Expect(activityID).NotTo(BeEmpty())
 	g.Expect(strings.TrimSpace(activityID)).To(Equal(activityID))
 	return activityID
+}
+
+// TestPreviewInBrowser: bin/teams-preview's page, opened in Chromium, renders the card with the
+// Adaptive Cards renderer, the mention highlighted, and lists what Teams would not render.
+func TestPreviewInBrowser(t *testing.T) {
+	g := NewWithT(t)
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not on PATH: install Debian's chromium (.ci/run does)")
+	}
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "teams-preview")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/teams-preview")
+	build.Dir = repoRoot
+	out, err := build.CombinedOutput()
+	g.Expect(err).NotTo(HaveOccurred(), "building teams-preview:\n%s", out)
+	bad := filepath.Join(tmp, "bad.yaml")
+	g.Expect(os.WriteFile(bad, []byte(`apiVersion: teams.operator.dev/v1alpha1
+kind: ProactiveMessage
+metadata: {name: approval}
+spec:
+  targetRef: {name: t}
+  adaptiveCard:
+    type: AdaptiveCard
+    version: "1.5"
+    body: [{type: TextBlock, text: "Deploy **payments** now?"}, {type: Badge, text: new}]
+`), 0o600)).To(Succeed())
+	page := filepath.Join(tmp, "preview.html")
+	cmd := exec.Command(bin, "-o", page, filepath.Join(repoRoot, "config/samples/message_card.yaml"),
+		filepath.Join(repoRoot, "config/samples/message_mention.yaml"), bad)
+	out, err = cmd.CombinedOutput()
+	var exit *exec.ExitError
+	g.Expect(errors.As(err, &exit)).To(BeTrue(), "a problem is exit status 1: %s", out)
+	g.Expect(exit.ExitCode()).To(Equal(1))
+
+	// Served over loopback HTTP, as any static file would be; the page fetches nothing else.
+	files := httptest.NewServer(http.FileServer(http.Dir(tmp)))
+	t.Cleanup(files.Close)
+	ctx := newBrowser(t, chromium)
+	g.Expect(chromedp.Do(ctx, chromedp.Navigate(files.URL+"/preview.html"),
+		chromedp.WaitVisible(`section.conversation .card .ac-adaptiveCard`))).To(Succeed())
+	text := func(sel string) string {
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		g.Expect(err).NotTo(HaveOccurred(), sel)
+		return s
+	}
+	g.Expect(text(`section.conversation`)).To(And(ContainSubstring("FIRING: NodeDiskPressure"),
+		ContainSubstring("Deploy payments now?")))
+	g.Expect(text(`section.conversation .mention`)).To(Equal("Megan Bowen"))
+	g.Expect(text(`section.conversation .problems`)).To(ContainSubstring(`approval: $.body[1].type: Teams does not render the element type "Badge"`))
 }

@@ -50,7 +50,7 @@ function conversations(view) {
       }
     }
     for (const c of t.chats || []) {
-      out.push({ key: `chat:${c.id}`, group: "Group chats", tenant: t, chat: c, name: c.topic || "Group chat",
+      out.push({ key: `chat:${c.id}`, group: state.live ? "Group chats" : "Preview", tenant: t, chat: c, name: c.topic || "Group chat",
         count: (c.messages || []).length });
     }
     for (const p of t.people || []) {
