@@ -1,5 +1,6 @@
 // Command teams-preview shows a message as Teams would, before it is sent: it renders
-// ProactiveMessage YAML, or an Alertmanager card template with a sample notification, to one
+// ProactiveMessage YAML, or an Alertmanager card template (or the built-in card) with an Alertmanager
+// or Grafana notification, to one
 // self-contained HTML file (the emulator viewer's page, with Microsoft's Adaptive Cards renderer
 // and Teams' host config inlined), and checks each message as the manager does before sending
 // (the spec's rules, the card rules of internal/cardcheck, the size).
@@ -23,7 +24,7 @@ func main() {
 }
 
 type options struct {
-	out, amTemplate, amPayload, namespace string
+	out, amTemplate, amPayload, grafanaPayload, namespace string
 	files                                 []string
 }
 
@@ -36,11 +37,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"an Alertmanager card template (the card.tmpl of the receiver's ConfigMap) to render instead of YAML files")
 	fs.StringVar(&o.amPayload, "alertmanager-payload", "",
 		"an Alertmanager webhook notification (JSON) for the template or the built-in card (default: a sample)")
+	fs.StringVar(&o.grafanaPayload, "grafana-payload", "",
+		"a Grafana webhook notification (JSON, Grafana's own body) for the template or the built-in card")
 	fs.StringVar(&o.namespace, "namespace", "default", "the namespace the template sees")
 	fs.Usage = func() {
 		_, _ = fmt.Fprintf(stderr, "Usage: teams-preview [-o FILE] MESSAGE.yaml ...\n"+
 			"       teams-preview [-o FILE] --alertmanager-template card.tmpl [--alertmanager-payload alerts.json]\n"+
-			"       teams-preview [-o FILE] --alertmanager-payload alerts.json   (the built-in card)\n\n")
+			"       teams-preview [-o FILE] --alertmanager-payload alerts.json   (the built-in card)\n"+
+			"       teams-preview [-o FILE] --grafana-payload grafana.json [--alertmanager-template card.tmpl]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -50,8 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.files = fs.Args()
-	alertmanager := o.amTemplate != "" || o.amPayload != ""
-	if alertmanager == (len(o.files) > 0) {
+	alertmanager := o.amTemplate != "" || o.amPayload != "" || o.grafanaPayload != ""
+	if alertmanager == (len(o.files) > 0) || (o.amPayload != "" && o.grafanaPayload != "") {
 		fs.Usage()
 		return 2
 	}

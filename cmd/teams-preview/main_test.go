@@ -92,6 +92,25 @@ func TestPreviewAlertmanager(t *testing.T) {
 	g.Expect(stderr).To(ContainSubstring("template"))
 }
 
+func TestPreviewGrafana(t *testing.T) {
+	g := NewWithT(t)
+	grafana := write(t, "grafana.json", `{"receiver":"teams","status":"firing","orgId":1,"version":"1","groupKey":"{}:{}",
+		"alerts":[{"status":"firing","labels":{"alertname":"High memory usage","zone":"us-1"},
+		"annotations":{"summary":"This alert was triggered for zone us-1"},"startsAt":"2021-10-12T09:51:03Z",
+		"values":{"B":44.2}}],"groupLabels":{},"commonLabels":{"alertname":"High memory usage"},"commonAnnotations":{},
+		"externalURL":"https://grafana.example.com/","title":"[FIRING:1] High memory usage","state":"alerting","message":""}`)
+	code, page, stderr := runPreview(t, "--grafana-payload", grafana)
+	g.Expect(code).To(Equal(0), stderr)
+	g.Expect(page).To(ContainSubstring("This alert was triggered for zone us-1"))
+	code, page, stderr = runPreview(t, "--grafana-payload", grafana, "--alertmanager-template",
+		write(t, "card.tmpl", `{"type":"AdaptiveCard","version":"1.5","body":[{"type":"TextBlock","text":"from {{ .Source }}"}]}`))
+	g.Expect(code).To(Equal(0), stderr)
+	g.Expect(page).To(ContainSubstring("from grafana"))
+	code, _, stderr = runPreview(t, "--grafana-payload", write(t, "custom.json", `{"version":"2","alerts":[]}`))
+	g.Expect(code).To(Equal(2))
+	g.Expect(stderr).To(ContainSubstring(`version must be "1"`))
+}
+
 func TestPreviewUsage(t *testing.T) {
 	g := NewWithT(t)
 	code, _, _ := runPreview(t)

@@ -135,7 +135,8 @@ func yamlPreview(files []string) (*preview, error) {
 // built-in card, as the receiver would create the ProactiveMessage.
 func alertmanagerPreview(o *options) (*preview, error) {
 	payload := samplePayload()
-	if o.amPayload != "" {
+	switch {
+	case o.amPayload != "":
 		b, err := readInput(o.amPayload)
 		if err != nil {
 			return nil, err
@@ -145,6 +146,16 @@ func alertmanagerPreview(o *options) (*preview, error) {
 		if err := dec.Decode(payload); err != nil {
 			return nil, fmt.Errorf("%s: not an Alertmanager notification: %w", o.amPayload, err)
 		}
+	case o.grafanaPayload != "":
+		b, err := readInput(o.grafanaPayload)
+		if err != nil {
+			return nil, err
+		}
+		gp, err := alertmanager.ParseGrafana(b) // as the receiver reads Grafana's webhook
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.grafanaPayload, err)
+		}
+		payload = &gp.Payload
 	}
 	lim := alertmanager.DefaultLimits
 	v := alertmanager.NewView(payload, o.namespace, "preview", lim)
