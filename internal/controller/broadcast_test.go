@@ -262,6 +262,25 @@ var _ = Describe("Broadcast to an audience", Ordered, func() {
 		Expect(bcCopies("bc-expiry-marker")).To(HaveLen(int(st.Delivered)))
 	})
 
+	It("refuses an audience it cannot read, or one larger than maxSize, before sending anything", func() {
+		ns := newNamespace()
+		bcTarget(ns, "no-app-team", teamsv1alpha1.AudienceTarget{Team: &teamsv1alpha1.TeamAudience{ID: emulator.DefaultTeamID}})
+		bcTarget(ns, "no-group", teamsv1alpha1.AudienceTarget{Group: &teamsv1alpha1.GroupAudience{
+			ID: "0d9a9b8c-7e6f-4a5b-9c8d-7e6f5a4b3c2d"}})
+		bcTarget(ns, "too-many", teamsv1alpha1.AudienceTarget{Group: &teamsv1alpha1.GroupAudience{ID: emulator.GeneratedGroupID},
+			MaxSize: new(int32(10))})
+		for target, reason := range map[string]string{
+			"no-app-team": teamsv1alpha1.BotNotInRosterReason, "no-group": teamsv1alpha1.AudienceNotFoundReason,
+			"too-many": teamsv1alpha1.AudienceTooLargeReason,
+		} {
+			pmMessage(ns, target, target, func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = "bc-refused-marker" })
+			msg := pmEventuallyPhase(ns, target, teamsv1alpha1.PhaseFailed)
+			Expect(pmReady(msg).Reason).To(Equal(reason), target)
+			Expect(msg.Status.Broadcast.StartedAt).To(BeNil(), target)
+		}
+		Expect(bcCopies("bc-refused-marker")).To(BeEmpty())
+	})
+
 	It("installs the app for people who lack it when installMissing is set", func() {
 		ns := newNamespace()
 		var users []teamsv1alpha1.UserTarget
