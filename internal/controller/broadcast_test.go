@@ -281,6 +281,30 @@ var _ = Describe("Broadcast to an audience", Ordered, func() {
 		Expect(bcCopies("bc-refused-marker")).To(BeEmpty())
 	})
 
+	It("never deletes copies named by records someone else wrote", func() {
+		ns := newNamespace()
+		bcTarget(ns, "three", teamsv1alpha1.AudienceTarget{Users: bcUsers(3)})
+		pmMessage(ns, "forged", "three", func(s *teamsv1alpha1.ProactiveMessageSpec) {
+			s.Text, s.DeletionPolicy = "bc-forged-marker", teamsv1alpha1.MessageDeletionPolicyDelete
+		})
+		msg := bcFinished(ns, "forged")
+		Expect(bcCopies("bc-forged-marker")).To(HaveLen(3))
+		By("rewriting the records, as anyone who may write ConfigMaps in the namespace can")
+		cm := bcChunks(ns, msg)[0]
+		people, err := broadcast.Decode(cm.BinaryData[broadcast.DataKey], 1<<20)
+		Expect(err).NotTo(HaveOccurred())
+		people[0].Activity = "1" + people[0].Activity // another message's id, in the attacker's story
+		cm.BinaryData[broadcast.DataKey], err = broadcast.Encode(people)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(k8sClient.Update(ctx, &cm)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, msg)).To(Succeed())
+		Eventually(func() bool {
+			err := k8sClient.Get(ctx, client.ObjectKeyFromObject(msg), &teamsv1alpha1.ProactiveMessage{})
+			return apierrors.IsNotFound(err)
+		}).WithTimeout(bcTimeout).Should(BeTrue())
+		Expect(bcCopies("bc-forged-marker")).To(HaveLen(3), "nothing deleted on the word of unsigned records")
+	})
+
 	It("installs the app for people who lack it when installMissing is set", func() {
 		ns := newNamespace()
 		var users []teamsv1alpha1.UserTarget
