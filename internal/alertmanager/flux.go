@@ -109,7 +109,7 @@ func FluxNotice(e *eventv1.Event) Notice {
 		Key:    fluxKey(e, rev),
 		Status: fluxStatus(e),
 		Title:  obj, Text: e.Message, Facts: facts,
-		Labels: map[string]string{"kind": o.Kind, "name": o.Name, "namespace": o.Namespace,
+		Labels: map[string]string{"kind": o.Kind, "name": o.Name, labelNamespace: o.Namespace,
 			"severity": e.Severity, reasonKey: e.Reason, "revision": rev, "controller": e.ReportingController},
 	}
 }

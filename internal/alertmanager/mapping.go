@@ -50,7 +50,7 @@ func sourceName(source, key, target string) string {
 
 // namePrefixes start the names of each source's messages.
 var namePrefixes = map[string]string{
-	SourceAlertmanager: "am", SourceGrafana: "gf", SourceFlux: "fx", SourceGeneric: "gn", SourceCloudEvents: "ce",
+	SourceAlertmanager: "am", SourceGrafana: "gf", SourceFlux: "fx", SourceArgoCD: "cd", SourceGeneric: "gn", SourceCloudEvents: "ce",
 }
 
 // messageName is the name of the group's message at its target.

@@ -208,3 +208,6 @@ func decodeAny(body []byte) (any, error) {
 	}
 	return v, nil
 }
+
+// labelNamespace is the label of the namespace a notice's object lives in (Flux, Argo CD).
+const labelNamespace = "namespace"

@@ -60,6 +60,7 @@ var allSources = []*source{
 	{name: SourceAlertmanager, parse: parseAlertmanager},
 	{name: SourceGrafana, verify: verifyGrafana, parse: parseGrafana},
 	{name: SourceFlux, verify: verifyFlux, parse: parseFlux},
+	{name: SourceArgoCD, parse: parseArgoCD},
 	{name: SourceGeneric, parse: parseGeneric},
 	{name: SourceCloudEvents, parse: parseCloudEvents},
 }

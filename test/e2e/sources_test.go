@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"text/template"
 	"time"
 
 	. "github.com/onsi/gomega"
@@ -141,6 +142,7 @@ func TestSourcesEndToEnd(t *testing.T) {
 	})
 	t.Run("Grafana", func(t *testing.T) { testGrafanaEndToEnd(t, ctx, s) })
 	t.Run("Flux", func(t *testing.T) { testFluxEndToEnd(t, ctx, s) })
+	t.Run("ArgoCD", func(t *testing.T) { testArgoCDEndToEnd(t, ctx, s) })
 	t.Run("Generic", func(t *testing.T) { testGenericEndToEnd(t, ctx, s) })
 	t.Run("CloudEvents", func(t *testing.T) { testCloudEventsEndToEnd(t, ctx, s) })
 }
@@ -175,6 +177,68 @@ func docURL(t *testing.T, source string) string {
 	}
 	t.Fatalf("docs/sources.md has no URL for %s", source)
 	return ""
+}
+
+// testArgoCDEndToEnd runs docs/sources.md's argocd-notifications-cm as Argo CD's notifications
+// controller would: its webhook service's URL and headers (the token from the notifications
+// Secret), its template rendered with text/template and Sprig's toJson on the guestbook
+// Application at each trigger of one sync. One card, edited until green.
+func testArgoCDEndToEnd(t *testing.T, ctx context.Context, s *sourcesEnv) {
+	g := NewWithT(t)
+	before := len(s.channel())
+	var cm struct {
+		Data map[string]string `json:"data"`
+	}
+	g.Expect(yaml.Unmarshal([]byte(docBlock(t, "yaml", "# argocd-notifications-cm.yaml")), &cm)).To(Succeed())
+	var service struct {
+		URL     string `json:"url"`
+		Headers []struct {
+			Name  string `json:"name"`
+			Value string `json:"value"`
+		} `json:"headers"`
+	}
+	g.Expect(yaml.UnmarshalStrict([]byte(cm.Data["service.webhook.teams-operator"]), &service)).To(Succeed())
+	var tmpl struct {
+		Webhook map[string]struct {
+			Method string `json:"method"`
+			Body   string `json:"body"`
+		} `json:"webhook"`
+	}
+	g.Expect(yaml.UnmarshalStrict([]byte(cm.Data["template.teams-operator-app"]), &tmpl)).To(Succeed())
+	funcs := template.FuncMap{"toJson": func(v any) string { b, _ := json.Marshal(v); return string(b) }}
+	body := template.Must(template.New("body").Funcs(funcs).Parse(tmpl.Webhook["teams-operator"].Body))
+	header := http.Header{}
+	for _, h := range service.Headers {
+		// Argo CD replaces $teams-operator-token with that key of argocd-notifications-secret.
+		header.Set(h.Name, strings.ReplaceAll(h.Value, "$teams-operator-token", s.token))
+	}
+	var argoContext map[string]any
+	g.Expect(yaml.Unmarshal([]byte(cm.Data["context"]), &argoContext)).To(Succeed())
+	app := func(phase, sync, health string) map[string]any {
+		return map[string]any{"context": argoContext, "app": map[string]any{
+			"metadata": map[string]any{"name": "guestbook", "namespace": "argocd"},
+			"spec": map[string]any{"project": "default",
+				"source": map[string]any{"repoURL": "https://github.com/argoproj/argocd-example-apps.git"}},
+			"status": map[string]any{
+				"sync":           map[string]any{"status": sync, "revision": "53e28ff20cc530b9ada2173fbbd64d48338583ba"},
+				"health":         map[string]any{"status": health},
+				"operationState": map[string]any{"phase": phase, "message": "sync " + strings.ToLower(phase)},
+			}}}
+	}
+	for _, step := range []struct{ phase, sync, health, want string }{
+		{"Running", "OutOfSync", "Progressing", "PROGRESSING: Application argocd/guestbook"},
+		{"Succeeded", "Synced", "Healthy", "SUCCEEDED: Application argocd/guestbook"},
+	} {
+		var b bytes.Buffer
+		g.Expect(body.Execute(&b, app(step.phase, step.sync, step.health))).To(Succeed())
+		code, answer := s.post(t, ctx, service.URL, header, b.Bytes())
+		g.Expect(code).To(Equal(http.StatusOK), "%v", answer)
+		g.Eventually(func(g Gomega) {
+			msgs := s.newMessages(before)
+			g.Expect(msgs).To(HaveLen(1), "the sync edits one card")
+			g.Expect(string(msgs[0].Activity)).To(ContainSubstring(step.want))
+		}).WithTimeout(90*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), step.want)
+	}
 }
 
 // testGenericEndToEnd applies docs/sources.md's CI ConfigMap and posts its run.json, then the
