@@ -59,10 +59,14 @@ func TestHelmInstall(t *testing.T) {
 		{"create", "", "events", "", ns, true},
 		{"create", "authentication.k8s.io", "tokenreviews", "", "", true},
 		{"create", "authorization.k8s.io", "subjectaccessreviews", "", "", true},
-		// The Alertmanager receiver reads a card template ConfigMap by name; it never lists or watches them.
+		// The Alertmanager receiver reads a card template ConfigMap by name; a broadcast keeps its
+		// per-person records in ConfigMaps it creates, updates and lists (uncached, by label, metadata
+		// only: docs/security.md). Nothing watches or deletes ConfigMaps.
 		{"get", "", "configmaps", "", "platform", true},
-		{"list", "", "configmaps", "", ns, false},
+		{"list", "", "configmaps", "", "platform", true},
+		{"create", "", "configmaps", "", "platform", true},
 		{"watch", "", "configmaps", "", "", false},
+		{"delete", "", "configmaps", "", "platform", false},
 		{"create", "teams.operator.dev", "proactivemessages", "", "platform", true},
 		{"create", "", "pods", "", ns, false},
 	}
