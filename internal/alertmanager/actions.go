@@ -62,6 +62,9 @@ type ActionOptions struct {
 	// Reader reads ProactiveMessages, ConversationTargets and the Alertmanager Secret from the API
 	// server (the manager's APIReader): a button press must see the current state.
 	Reader client.Reader
+	// Metadata, when set, is the manager's cache of Secret metadata: the Alertmanager Secret is
+	// read only when the manager may hold it (--secret-namespaces, --secret-label-selector).
+	Metadata client.Reader
 	// Writer updates the message and its status.
 	Writer client.Client
 	// Recorder records the events of the buttons on the message.
@@ -221,7 +224,7 @@ func (a *Actions) begin(ctx context.Context, inv Invoke) (*press, *InvokeResult)
 	if a.o.Bots != nil && !a.o.Bots.Matches(ctx, d.Namespace, target.Spec.CredentialsRef, inv.BotAppID, inv.TenantID) {
 		return notOurs("it is not this bot's message")
 	}
-	cfg, cfgErr := LoadAPIConfig(ctx, a.o.Reader, d.Namespace, a.o.APISecret)
+	cfg, cfgErr := LoadAPIConfig(ctx, a.o.Metadata, a.o.Reader, d.Namespace, a.o.APISecret)
 	if cfgErr != nil && !errors.Is(cfgErr, ErrNoAPIConfig) && !isConfigError(cfgErr) {
 		return nil, a.failed(log, inv.Verb, cfgErr, "reading the Alertmanager Secret")
 	}

@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/teams-operator/teams-operator/internal/alertmanager/amapi"
@@ -199,10 +200,26 @@ func (c *APIConfig) Client() (*amapi.Client, error) {
 }
 
 // LoadAPIConfig reads and checks the namespace's Alertmanager Secret. ErrNoAPIConfig when there is none.
-func LoadAPIConfig(ctx context.Context, r client.Reader, namespace, name string) (*APIConfig, error) {
+// meta, when set, is the manager's cache of Secret metadata: a Secret it does not hold (outside
+// --secret-namespaces or --secret-label-selector) counts as none, as for the token Secret.
+func LoadAPIConfig(ctx context.Context, meta, r client.Reader, namespace, name string) (*APIConfig, error) {
+	key := client.ObjectKey{Namespace: namespace, Name: name}
+	absent := func(err error) bool {
+		return apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || strings.Contains(err.Error(), "unknown namespace")
+	}
+	if meta != nil {
+		m := &metav1.PartialObjectMetadata{}
+		m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		if err := meta.Get(ctx, key, m); err != nil {
+			if absent(err) {
+				return nil, ErrNoAPIConfig
+			}
+			return nil, err
+		}
+	}
 	s := &corev1.Secret{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, s); err != nil {
-		if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || strings.Contains(err.Error(), "unknown namespace") {
+	if err := r.Get(ctx, key, s); err != nil {
+		if absent(err) {
 			return nil, ErrNoAPIConfig
 		}
 		return nil, err

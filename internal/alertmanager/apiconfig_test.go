@@ -1,6 +1,7 @@
 package alertmanager
 
 import (
+	"context"
 	"encoding/pem"
 	"net/http/httptest"
 	"strings"
@@ -8,6 +9,9 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 )
 
 func TestParseAPIConfig(t *testing.T) {
@@ -95,4 +99,30 @@ func TestFormatDuration(t *testing.T) {
 	} {
 		g.Expect(formatDuration(d)).To(Equal(want))
 	}
+}
+
+// TestLoadAPIConfigFollowsTheSecretScope: a Secret the manager's metadata cache does not hold
+// (outside --secret-namespaces or --secret-label-selector) counts as none, even though a direct
+// read would find it.
+func TestLoadAPIConfigFollowsTheSecretScope(t *testing.T) {
+	g := NewWithT(t)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: DefaultAPISecret},
+		Data: map[string][]byte{APIURLKey: []byte("https://am")}}
+	direct := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(secret).Build()
+	empty := fake.NewClientBuilder().WithScheme(testScheme(t)).Build()
+	ctx := context.Background()
+
+	cfg, err := LoadAPIConfig(ctx, direct, direct, testNS, DefaultAPISecret)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cfg.URL.Host).To(Equal("am"))
+	_, err = LoadAPIConfig(ctx, empty, direct, testNS, DefaultAPISecret)
+	g.Expect(err).To(MatchError(ErrNoAPIConfig))
+	_, err = LoadAPIConfig(ctx, nil, empty, testNS, DefaultAPISecret)
+	g.Expect(err).To(MatchError(ErrNoAPIConfig))
+
+	secret.Data[APIURLKey] = []byte("ftp://am")
+	bad := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(secret).Build()
+	_, err = LoadAPIConfig(ctx, nil, bad, testNS, DefaultAPISecret)
+	g.Expect(isConfigError(err)).To(BeTrue())
+	g.Expect(err).To(MatchError(ContainSubstring("the Secret alerts/alertmanager-api: key \"url\"")))
 }

@@ -492,7 +492,7 @@ func (h *handler) buttonConfig(ctx context.Context, ns string) (*buttonConfig, e
 	if !h.o.Buttons {
 		return nil, nil
 	}
-	cfg, err := LoadAPIConfig(ctx, h.o.Reader, ns, h.o.APISecret)
+	cfg, err := LoadAPIConfig(ctx, h.o.Metadata, h.o.Reader, ns, h.o.APISecret)
 	switch {
 	case err == nil, errors.Is(err, ErrNoAPIConfig):
 	case isConfigError(err):

@@ -32,7 +32,7 @@ func setupCardActions(mgr ctrl.Manager, opts Options, factory *controller.Secret
 		return
 	}
 	actions := alertmanager.NewActions(alertmanager.ActionOptions{
-		Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
+		Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Metadata: mgr.GetClient(),
 		Recorder:  mgr.GetEventRecorder("alertmanager-actions"),
 		APISecret: opts.AlertmanagerAPISecret,
 		Bots:      &botendpoint.Directory{Reader: mgr.GetClient(), Clients: factory},
