@@ -25,7 +25,7 @@ func main() {
 
 type options struct {
 	out, amTemplate, amPayload, grafanaPayload, namespace string
-	files                                 []string
+	files                                                 []string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
