@@ -83,6 +83,13 @@ const (
 	// BroadcastLabel labels the ConfigMaps holding a broadcast's per-person outcomes; its value
 	// is the ProactiveMessage's uid.
 	BroadcastLabel = "teams.operator.dev/broadcast"
+
+	// ReachRefusedReason: a ReachPolicy selecting the namespace does not allow the target's
+	// team, channel, chat, person or conversation; the message names the policy.
+	ReachRefusedReason = "ReachRefused"
+	// AudienceRefusedReason: a broadcast's audience is larger than a ReachPolicy's maxAudience;
+	// the message names the policy.
+	AudienceRefusedReason = "AudienceRefused"
 )
 
 // The bot endpoint (docs/bot-endpoint.md): reasons of the events it records and of the

@@ -17,6 +17,7 @@ import (
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/outcome"
+	"github.com/teams-operator/teams-operator/internal/policy"
 	"github.com/teams-operator/teams-operator/internal/ratelimit"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
@@ -39,6 +40,8 @@ type ConversationTargetReconciler struct {
 	// Interval is how often a target waiting for the bot to be installed looks again;
 	// zero means 30s.
 	Interval time.Duration
+	// Reach reads the ReachPolicies of a namespace; nil: no policy applies.
+	Reach *policy.Reader
 }
 
 // targetScope holds what the steps of one reconcile share.
@@ -62,9 +65,12 @@ func (r *ConversationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	if err := r.Get(ctx, req.NamespacedName, target); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	// Resolve once: a Ready status for this generation is final, so no Microsoft call and no write.
+	// Resolve once: a Ready status for this generation is final, so no Microsoft call and no
+	// write, while the ReachPolicies still allow it (a cache read).
 	if (target.Status.ConversationID != "" || target.Status.Kind == targetKindAudience) && status.IsReady(target) {
-		return ctrl.Result{}, nil
+		if refusal, err := reachRefusal(ctx, r.Client, r.Reach, target); err != nil || refusal == nil {
+			return ctrl.Result{}, err
+		}
 	}
 	// Creating a 1:1 conversation is a Connector call: it waits at the app limiter in this
 	// namespace's turn, at Normal priority.
@@ -81,7 +87,7 @@ func (r *ConversationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	target.Status.TenantID, target.Status.Kind = "", ""
 
 	s := &targetScope{target: target}
-	err := outcome.Run(ctx, s, r.validate, r.loadCredentials, r.checkServiceURL, r.resolve)
+	err := outcome.Run(ctx, s, r.validate, r.checkReach, r.loadCredentials, r.checkServiceURL, r.resolve)
 	return outcome.Apply(ctx, target, externalRecheck(target, err, targetPermissionRecheck), err)
 }
 
@@ -89,6 +95,19 @@ func (r *ConversationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 func (r *ConversationTargetReconciler) validate(_ context.Context, s *targetScope) error {
 	if err := validateConversationTargetSpec(&s.target.Spec); err != nil {
 		return outcome.Stall(teamsv1alpha1.InvalidSpecReason, err.Error())
+	}
+	return nil
+}
+
+// checkReach refuses a target that a ReachPolicy of its namespace does not allow, before any
+// Microsoft call. A policy change wakes every target (SetupWithManager).
+func (r *ConversationTargetReconciler) checkReach(ctx context.Context, s *targetScope) error {
+	refusal, err := reachRefusal(ctx, r.Client, r.Reach, s.target)
+	if err != nil {
+		return err
+	}
+	if refusal != nil {
+		return outcome.Stall(refusal.Reason, refusal.Message)
 	}
 	return nil
 }
@@ -175,6 +194,7 @@ func (r *ConversationTargetReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		For(&teamsv1alpha1.ConversationTarget{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&teamsv1alpha1.TeamsAppInstallation{}, handler.EnqueueRequestsFromMapFunc(r.targetsForInstallation)).
+		Watches(&teamsv1alpha1.ReachPolicy{}, handler.EnqueueRequestsFromMapFunc(targetsOfAllNamespaces(mgr.GetClient()))).
 		Named("conversationtarget")
 	return watchCredentials(b, mgr.GetClient(), &teamsv1alpha1.ConversationTargetList{}, r.DefaultCredentials).Complete(r)
 }

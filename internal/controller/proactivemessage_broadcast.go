@@ -97,7 +97,7 @@ func (r *ProactiveMessageReconciler) reconcileBroadcast(ctx context.Context, s *
 	if msg.Status.Broadcast == nil {
 		msg.Status.Broadcast = &teamsv1alpha1.BroadcastStatus{}
 	}
-	ctx = ratelimit.WithTurn(ctx, broadcastTurn(msg))
+	ctx = ratelimit.WithTurn(ctx, r.broadcastTurn(ctx, msg))
 	switch {
 	case !msg.DeletionTimestamp.IsZero():
 		return r.apply(ctx, s, r.broadcastDelete(ctx, s))
@@ -120,8 +120,8 @@ func (r *ProactiveMessageReconciler) reconcileBroadcast(ctx context.Context, s *
 // broadcastTurn is how a broadcast's requests wait at the app limiter: Bulk, behind every
 // Normal and High message, unless the broadcast itself asks for High; within Bulk, the
 // namespaces share the rate fairly (internal/ratelimit).
-func broadcastTurn(m *teamsv1alpha1.ProactiveMessage) ratelimit.Turn {
-	t := messageTurn(m)
+func (r *ProactiveMessageReconciler) broadcastTurn(ctx context.Context, m *teamsv1alpha1.ProactiveMessage) ratelimit.Turn {
+	t := r.messageTurn(ctx, m)
 	if t.Priority != ratelimit.High {
 		t.Priority = ratelimit.Bulk
 	}
@@ -142,6 +142,17 @@ func (r *ProactiveMessageReconciler) broadcastTarget(ctx context.Context, s *mes
 	if target.Spec.Audience == nil {
 		return s.fail(teamsv1alpha1.InvalidSpecReason, fmt.Sprintf(
 			"ConversationTarget %q is no longer an audience; this message was a broadcast", name))
+	}
+	// A ReachPolicy refuses a broadcast that has not started as it refuses its target (also one
+	// made since the target was Ready); one that started finishes as the policy was then.
+	if st := s.msg.Status.Broadcast; st == nil || st.StartedAt == nil {
+		refusal, err := reachRefusal(ctx, r.Client, r.Reach, target)
+		if err != nil {
+			return err
+		}
+		if refusal != nil {
+			return s.blocked(refusal.Reason, fmt.Sprintf("ConversationTarget %q: %s", name, refusal.Message))
+		}
 	}
 	if !status.IsReady(target) {
 		return s.wait(teamsv1alpha1.DependencyNotReadyReason, fmt.Sprintf(
@@ -199,8 +210,18 @@ func (r *ProactiveMessageReconciler) broadcastStart(ctx context.Context, s *mess
 		}
 	}
 	a := s.target.Spec.Audience
+	// A ReachPolicy's maxAudience below the target's own limit stops the read there.
+	limit, policies, err := audienceCap(ctx, r.Reach, msg.Namespace, audienceLimit(a))
+	if err != nil {
+		return err
+	}
 	people, err := broadcast.Read(ctx, broadcast.Source{Audience: a, Graph: s.clients.Graph, Bot: s.clients.Bot,
-		ServiceURL: s.serviceURL, Max: audienceLimit(a)})
+		ServiceURL: s.serviceURL, Max: limit})
+	if errors.Is(err, broadcast.ErrTooLarge) && limit < audienceLimit(a) {
+		refusal := policies.CheckAudience(limit + 1)
+		return s.fail(refusal.Reason, fmt.Sprintf("Not sent: %s has more than %d people, the most ReachPolicy %q "+
+			"allows: narrow the audience, or ask the platform team", audienceWords(a), limit, refusal.Policy))
+	}
 	if err != nil {
 		return r.audienceFailure(ctx, s, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/teams-operator/teams-operator/internal/botframework"
 	"github.com/teams-operator/teams-operator/internal/ledger"
 	"github.com/teams-operator/teams-operator/internal/outcome"
+	"github.com/teams-operator/teams-operator/internal/policy"
 	"github.com/teams-operator/teams-operator/internal/ratelimit"
 	"github.com/teams-operator/teams-operator/internal/status"
 )
@@ -49,6 +50,10 @@ type ProactiveMessageReconciler struct {
 	DefaultCredentials types.NamespacedName
 	// MaxConcurrentReconciles is the number of workers; zero means DefaultMessageWorkers.
 	MaxConcurrentReconciles int
+	// Reach reads the ReachPolicies of a namespace: the target must still be allowed when a
+	// message is sent, and the namespace's weight and cap apply at the work queue and the app
+	// limiter. nil: no policy applies.
+	Reach *policy.Reader
 	// ProofKey signs the ids recorded in annotations (DeliveryProofAnnotation); empty: a random
 	// key per process.
 	ProofKey []byte
@@ -180,7 +185,7 @@ func (r *ProactiveMessageReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&teamsv1alpha1.ConversationTarget{}, handler.EnqueueRequestsFromMapFunc(r.messagesOfTarget)).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: workers,
-			NewQueue:                ratelimit.NewFairQueueFunc(nil),
+			NewQueue:                ratelimit.NewFairQueueFunc(r.queueWeight),
 			LogConstructor:          messageLogConstructor(mgr.GetLogger()),
 		}).
 		Named("proactivemessage").

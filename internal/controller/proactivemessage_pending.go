@@ -229,11 +229,24 @@ func (r *ProactiveMessageReconciler) resolveTarget(ctx context.Context, s *messa
 			why = c.Message
 		}
 		if status.IsStalled(target) {
-			return s.blocked(teamsv1alpha1.DependencyNotReadyReason, fmt.Sprintf(
+			reason := teamsv1alpha1.DependencyNotReadyReason
+			if c := status.ReadyCondition(target); c != nil && c.Reason == teamsv1alpha1.ReachRefusedReason {
+				reason = c.Reason // the policy refuses the message as much as its target
+			}
+			return s.blocked(reason, fmt.Sprintf(
 				"ConversationTarget %q is Stalled (%s); the message is sent once it is Ready", name, why))
 		}
 		return s.wait(teamsv1alpha1.DependencyNotReadyReason, fmt.Sprintf(
 			"ConversationTarget %q is not Ready (%s); the message is sent once it is", name, why))
+	}
+	// The policy may have changed since the target was resolved: the message says so at once,
+	// and the target follows when its own reconcile sees the change.
+	refusal, err := reachRefusal(ctx, r.Client, r.Reach, target)
+	if err != nil {
+		return err
+	}
+	if refusal != nil {
+		return s.blocked(refusal.Reason, fmt.Sprintf("ConversationTarget %q: %s", name, refusal.Message))
 	}
 	s.target = target
 	s.conversationID = target.Status.ConversationID

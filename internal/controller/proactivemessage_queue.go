@@ -28,9 +28,17 @@ func messagePriority(m *teamsv1alpha1.ProactiveMessage) ratelimit.Priority {
 	return p
 }
 
-// messageTurn is how a message waits at the app limiter.
-func messageTurn(m *teamsv1alpha1.ProactiveMessage) ratelimit.Turn {
-	return ratelimit.Turn{Namespace: m.Namespace, Priority: messagePriority(m)}
+// messageTurn is how a message waits at the app limiter: its namespace (with the weight and
+// cap of the namespace's ReachPolicies) and its priority.
+func (r *ProactiveMessageReconciler) messageTurn(ctx context.Context, m *teamsv1alpha1.ProactiveMessage) ratelimit.Turn {
+	weight, maxRPS := namespaceShare(ctx, r.Reach, m.Namespace)
+	return ratelimit.Turn{Namespace: m.Namespace, Priority: messagePriority(m), Weight: weight, MaxRPS: maxRPS}
+}
+
+// queueWeight is a namespace's weight in the work queue.
+func (r *ProactiveMessageReconciler) queueWeight(namespace string) float64 {
+	weight, _ := namespaceShare(context.Background(), r.Reach, namespace)
+	return weight
 }
 
 // queueLevel is the work-queue level of a message: its priority, lower when it comes from a

@@ -55,7 +55,7 @@ func (r *ProactiveMessageReconciler) send(ctx context.Context, s *messageScope) 
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("sendAttempt", marker))
 	// The app limiter takes requests in the order of their Turn: priority, then a fair share
 	// between namespaces.
-	sendCtx, cancel := context.WithTimeout(ratelimit.WithTurn(context.WithoutCancel(ctx), messageTurn(msg)), sendTimeout)
+	sendCtx, cancel := context.WithTimeout(ratelimit.WithTurn(context.WithoutCancel(ctx), r.messageTurn(ctx, msg)), sendTimeout)
 	defer cancel()
 	conversationID, activityID, err := r.post(sendCtx, s)
 	return r.recordOutcome(ctx, s, conversationID, activityID, err)

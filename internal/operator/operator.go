@@ -18,6 +18,7 @@ import (
 	"github.com/teams-operator/teams-operator/internal/botframework"
 	"github.com/teams-operator/teams-operator/internal/cloud"
 	"github.com/teams-operator/teams-operator/internal/controller"
+	reachpolicy "github.com/teams-operator/teams-operator/internal/policy"
 	"github.com/teams-operator/teams-operator/internal/ratelimit"
 	"github.com/teams-operator/teams-operator/internal/transport"
 )
@@ -88,6 +89,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return errors.New("setting up the operator: cloud endpoints are required")
 	}
 	factory := newClientFactory(mgr, opts)
+	// The platform team's ReachPolicies, read from the cache (docs/policy.md).
+	reach := &reachpolicy.Reader{Client: mgr.GetClient()}
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&controller.TeamsAppInstallationReconciler{
 			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("teamsappinstallation-controller"),
@@ -96,6 +99,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		&controller.ConversationTargetReconciler{
 			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("conversationtarget-controller"),
 			Clients: factory, DefaultCredentials: opts.DefaultCredentials, Interval: opts.TargetRecheckInterval,
+			Reach: reach,
 		},
 		&controller.ProactiveMessageReconciler{
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
@@ -103,6 +107,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			Clients:  factory, DefaultCredentials: opts.DefaultCredentials,
 			MaxConcurrentReconciles: opts.MessageWorkers, ProofKey: opts.DeliveryProofKey,
 			Broadcast: opts.Broadcast,
+			Reach: reach,
 		},
 	}
 	for _, r := range reconcilers {

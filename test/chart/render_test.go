@@ -65,7 +65,7 @@ func renderCases() map[string]renderCase {
 				g.Expect(r.args).NotTo(ContainElement(HavePrefix("--authority-host")))
 				g.Expect(r.args).NotTo(ContainElement(HavePrefix("--alertmanager-")), "the receiver is off by default")
 				g.Expect(r.kinds()).To(And(
-					HaveKeyWithValue("CustomResourceDefinition", 3),
+					HaveKeyWithValue("CustomResourceDefinition", 4),
 					HaveKeyWithValue("Deployment", 1),
 					HaveKeyWithValue("ServiceAccount", 1),
 					HaveKeyWithValue("Role", 1),

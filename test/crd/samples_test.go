@@ -52,6 +52,7 @@ var _ = Describe("config/samples", func() {
 			"installation_team", "installation_user", "installation_chat",
 			"target_user", "target_channel", "target_general", "target_chat", "target_installation",
 			"message_text", "message_markdown", "message_card", "message_mention", "message_scheduled", "message_reply",
+			"reachpolicy",
 		))
 	})
 
@@ -61,6 +62,13 @@ var _ = Describe("config/samples", func() {
 			data, err := os.ReadFile(f)
 			Expect(err).NotTo(HaveOccurred())
 			obj := parse(string(data), ns)
+			if obj.GetKind() == "ReachPolicy" { // cluster-scoped, no status
+				obj.SetNamespace("")
+				obj.SetName(obj.GetName() + "-" + ns)
+				Expect(k8sClient.Create(ctx, obj)).To(Succeed(), "sample %s was rejected", filepath.Base(f))
+				DeferCleanup(func() { Expect(k8sClient.Delete(ctx, obj)).To(Succeed()) })
+				continue
+			}
 			Expect(k8sClient.Create(ctx, obj)).To(Succeed(), "sample %s was rejected", filepath.Base(f))
 
 			got := &unstructured.Unstructured{}
@@ -90,6 +98,7 @@ func expectDefaults(obj *unstructured.Unstructured) {
 		Expect(field("onUpdate")).To(BeElementOf("Edit", "Ignore"))
 		Expect(field("deletionPolicy")).To(BeElementOf("Retain", "Delete"))
 		Expect(field("deliveryGuarantee")).To(BeElementOf("AtMostOnce", "AtLeastOnce"))
+		Expect(field("priority")).To(BeElementOf("High", "Normal", "Bulk"))
 		if field("text") != "" {
 			Expect(field("textFormat")).To(BeElementOf("markdown", "plain", "xml"))
 		}
