@@ -227,6 +227,9 @@ func (c *Client) do(ctx context.Context, cl call, out any) (int, error) {
 		return 0, err
 	}
 	status, body, err := c.send(req, cl.op)
+	if status == http.StatusTooManyRequests {
+		c.throttled(ctx)
+	}
 	if err != nil {
 		return status, err
 	}
@@ -248,6 +251,16 @@ func (c *Client) wait(ctx context.Context, thread string) error {
 		return c.convLimit.Wait(ctx, c.appID, thread)
 	}
 	return nil
+}
+
+// throttled tells the app limiter of a 429, so that it can warn when this process's own
+// rate does not explain it (several clusters sharing one bot).
+func (c *Client) throttled(ctx context.Context) {
+	if t, ok := c.appLimit.(interface {
+		Throttled(ctx context.Context, appID, tenantID string) bool
+	}); ok {
+		t.Throttled(ctx, c.appID, c.tenantID)
+	}
 }
 
 func (c *Client) newRequest(ctx context.Context, cl call, base *url.URL, token string) (*http.Request, error) {

@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/teams-operator/teams-operator/internal/emulator"
 	"github.com/teams-operator/teams-operator/internal/msapi"
@@ -571,4 +574,55 @@ func TestEmulatorOperationLabels(t *testing.T) {
 		ops = append(ops, j.Operation)
 	}
 	g.Expect(ops).To(Equal([]string{"createConversation", "sendActivity", "replyToActivity", "updateActivity", "deleteActivity"}))
+}
+
+// TestEmulatorTwoClustersOneBot: two managers (two clusters) share one bot, each with its
+// own app limiter at the default 48 per second. Together they exceed Teams' 50, Teams
+// answers 429, and each limiter, which sent fewer than 50 itself, warns that another sender
+// uses the bot (docs/performance.md "Several clusters, one bot").
+func TestEmulatorTwoClustersOneBot(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	env := startEmulator(t, emulator.Options{})
+	var users []emulator.UserSeed
+	var chats []string
+	for i := range 40 {
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", 500+i)
+		users = append(users, emulator.UserSeed{ID: id, UserPrincipalName: fmt.Sprintf("two-%d@%s", i, emulator.DefaultTenantDomain),
+			InstalledApps: []string{emulator.DefaultTeamsAppID}})
+		chats = append(chats, emulator.PersonalChatID(emulator.DefaultBotAppID, id))
+	}
+	g.Expect(env.emu.MergeSeed(&emulator.Seed{Tenants: []emulator.TenantSeed{{ID: emulator.DefaultTenantID, Users: users}}})).To(Succeed())
+
+	var mu sync.Mutex
+	var warnings []string
+	ctx := ctrl.LoggerInto(context.Background(), funcr.New(func(_, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		warnings = append(warnings, args)
+	}, funcr.Options{}))
+	var wg sync.WaitGroup
+	for range 2 {
+		c := env.newClient(func(o *Options) { o.AppLimiter = ratelimit.NewAppLimiter(48) })
+		wg.Go(func() {
+			for i := range 80 {
+				// Errors are expected: the 429s.
+				_, _ = c.SendActivity(ctx, env.serviceURL, chats[i%len(chats)], &Activity{Text: fmt.Sprint(i)})
+			}
+		})
+	}
+	wg.Wait()
+
+	throttled := 0
+	for _, j := range env.botRequests() {
+		if j.Status == http.StatusTooManyRequests {
+			throttled++
+		}
+	}
+	g.Expect(throttled).To(BeNumerically(">", 0), "two senders at 48 per second exceed Teams' 50")
+	mu.Lock()
+	defer mu.Unlock()
+	g.Expect(warnings).NotTo(BeEmpty())
+	g.Expect(len(warnings)).To(BeNumerically("<=", 2), "at most one warning a minute per limiter")
+	g.Expect(warnings[0]).To(ContainSubstring("another cluster's manager or another program is using the same bot"))
 }

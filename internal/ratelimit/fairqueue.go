@@ -19,6 +19,11 @@ type appQueue struct {
 	// caps holds, per namespace that sent under a MaxRPS, the earliest its next
 	// request may go.
 	caps map[string]time.Time
+	// recent are the latest admission times (a ring from recentHead once full), to tell a
+	// 429 this process caused from one it did not (foreign.go).
+	recent             []time.Time
+	recentHead         int
+	lastForeignWarning time.Time
 }
 
 // fairLevel is one priority's start-time fair queue. vtime is the start tag of
@@ -63,6 +68,7 @@ func (q *appQueue) underCap(ns string, now time.Time) bool {
 // admit counts a request of turn t sent at now.
 func (q *appQueue) admit(t Turn, now time.Time) {
 	q.next = now.Add(q.interval)
+	q.remember(now)
 	if capInterval := intervalOf(t.MaxRPS); capInterval > 0 {
 		q.caps[t.Namespace] = now.Add(capInterval)
 	} else {
@@ -198,5 +204,7 @@ func (q *appQueue) forgetCaps(now time.Time) {
 }
 
 func (q *appQueue) idle(now time.Time) bool {
-	return q.waiting == 0 && !q.running && !q.next.After(now) && len(q.caps) == 0
+	// Two seconds after the last admission: its time no longer counts for sentSince.
+	return q.waiting == 0 && !q.running && now.Sub(q.next) > 2*time.Second && len(q.caps) == 0 &&
+		now.Sub(q.lastForeignWarning) >= foreignWarnEvery
 }
