@@ -34,6 +34,7 @@ type options struct {
 	maxSendRPS                float64
 	creators                  int
 	probe                     int
+	bulk, high                int
 	direct                    bool
 	directWorkers             int
 	managerArgs               []string
@@ -56,6 +57,8 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.maxSendRPS, "max-send-rps", 48, "the manager's --max-send-rps, and the direct loop's app limiter")
 	fs.IntVar(&o.creators, "creators", 8, "goroutines creating objects")
 	fs.IntVar(&o.probe, "probe", 10, "messages sent one at a time after the burst, for the unloaded latency")
+	fs.IntVar(&o.bulk, "bulk", 1000, "priority phase: Bulk messages one namespace floods (0: no priority phase)")
+	fs.IntVar(&o.high, "high", 20, "priority phase: High messages another namespace sends meanwhile, one every 0.5 s")
 	fs.BoolVar(&o.direct, "direct", true, "also send the messages through a direct client loop, for the ratio")
 	fs.IntVar(&o.directWorkers, "direct-workers", 64, "goroutines of the direct loop")
 	managerArgs := fs.String("manager-args", "", "extra manager flags, space-separated (e.g. \"--message-workers 16\")")
@@ -84,6 +87,9 @@ func (o options) validate() error {
 	}
 	if o.users > 100000 || o.channels > 200 {
 		errs = append(errs, errors.New("--users is at most 100000 and --channels at most 200"))
+	}
+	if o.bulk < 0 || o.high < 0 || (o.bulk > 0) != (o.high > 0) {
+		errs = append(errs, errors.New("--bulk and --high must not be negative, and both zero or both positive"))
 	}
 	if o.appRPS <= 0 || o.maxSendRPS <= 0 || o.creators <= 0 || o.directWorkers <= 0 || o.probe < 0 {
 		errs = append(errs, errors.New(
@@ -194,6 +200,12 @@ func (b *bench) runAll(ctx context.Context, rep *Report) (err error) {
 	if b.o.probe > 0 {
 		progress("operator: %d messages one at a time", b.o.probe)
 		if rep.UnloadedLatency, err = b.probe(ctx); err != nil {
+			return err
+		}
+	}
+	if b.o.bulk > 0 {
+		progress("priority: %d Bulk messages from one namespace, %d High ones from another meanwhile", b.o.bulk, b.o.high)
+		if rep.Priority, err = b.runPriority(ctx); err != nil {
 			return err
 		}
 	}

@@ -307,7 +307,7 @@ func (b *bench) watchMessages(ctx context.Context) error {
 	cfg := rest.CopyConfig(b.env.Config)
 	cfg.QPS, cfg.Burst = -1, 0
 	c, err := cache.New(cfg, cache.Options{
-		Scheme: b.env.Scheme, DefaultNamespaces: map[string]cache.Config{namespace: {}},
+		Scheme: b.env.Scheme, DefaultNamespaces: map[string]cache.Config{namespace: {}, alertsNamespace: {}},
 	})
 	if err != nil {
 		return err
@@ -353,19 +353,23 @@ func (t *tracker) observe(obj any) {
 		return
 	}
 	now := time.Now()
+	name := pm.Name // the bench namespace's by name, others' by namespace/name
+	if pm.Namespace != namespace {
+		name = pm.Namespace + "/" + pm.Name
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch pm.Status.Phase {
 	case teamsv1alpha1.PhaseDelivered:
-		if _, seen := t.at[pm.Name]; !seen {
-			t.at[pm.Name] = now
+		if _, seen := t.at[name]; !seen {
+			t.at[name] = now
 		}
 	case teamsv1alpha1.PhaseFailed, teamsv1alpha1.PhaseUnknown, teamsv1alpha1.PhaseExpired:
 		msg := ""
 		if c := meta.FindStatusCondition(pm.Status.Conditions, teamsv1alpha1.ReadyCondition); c != nil {
 			msg = c.Reason + ": " + c.Message
 		}
-		t.ended[pm.Name] = string(pm.Status.Phase) + " (" + msg + ")"
+		t.ended[name] = string(pm.Status.Phase) + " (" + msg + ")"
 	}
 }
 

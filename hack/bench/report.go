@@ -24,6 +24,8 @@ type Report struct {
 	Operator     *Run    `json:"operator,omitempty"`
 	// UnloadedLatency is create→delivered for messages sent one at a time after the burst.
 	UnloadedLatency *Latency `json:"unloadedLatency,omitempty"`
+	// Priority is the priority phase: High messages while another namespace floods Bulk.
+	Priority *Priority `json:"priority,omitempty"`
 	// ManagerMemory is the manager's memory at the end of the operator run.
 	ManagerMemory *Memory `json:"managerMemory,omitempty"`
 	Direct        *Run    `json:"direct,omitempty"`
@@ -232,6 +234,14 @@ func printTable(w io.Writer, r *Report) error {
 	if l := r.UnloadedLatency; l != nil {
 		row("unloaded", "create→delivered one at a time (%d): p50 %.0f ms, p95 %.0f ms, max %.0f ms",
 			l.Count, l.P50Ms, l.P95Ms, l.MaxMs)
+	}
+	if p := r.Priority; p != nil {
+		row("priority", "%d High messages from one namespace while another floods %d Bulk (done in %.1f s)",
+			p.High, p.Bulk, p.BulkSeconds)
+		if l := p.HighLatency; l != nil {
+			row("  High create→delivered", "p50 %.0f ms, p99 %.0f ms, max %.0f ms (goal: p99 ≤ 2 s); "+
+				"%d Bulk still to go after the last", l.P50Ms, l.P99Ms, l.MaxMs, p.BulkLeftAtLastHigh)
+		}
 	}
 	if m := r.ManagerMemory; m != nil {
 		row("manager memory", "%s", m)
