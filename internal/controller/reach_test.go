@@ -1,6 +1,8 @@
 package controller_test
 
 import (
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -8,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/emulator"
 )
 
 // Issue 21: the platform team's ReachPolicy limits where a namespace's targets may go.
@@ -95,5 +98,41 @@ var _ = Describe("ReachPolicy", func() {
 			g.Expect(pmReady(msg).Reason).To(Equal(teamsv1alpha1.ReachRefusedReason))
 			g.Expect(msg.Status.Attempts).To(BeZero())
 		}).WithTimeout(pmTimeout).Should(Succeed())
+	})
+
+	It("refuses an audience larger than its maxAudience, and an audience's group it does not list", func() {
+		var users []teamsv1alpha1.UserTarget
+		for range 3 {
+			id, _ := ctUser(true)
+			users = append(users, teamsv1alpha1.UserTarget{ID: id})
+		}
+		Expect(k8sClient.Create(ctx, &teamsv1alpha1.ReachPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: policyName},
+			Spec: teamsv1alpha1.ReachPolicySpec{
+				NamespaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"reach-test": ns}},
+				MaxAudience:       new(int32(2)),
+			},
+		})).To(Succeed())
+		t := &teamsv1alpha1.ConversationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "three"},
+			Spec: teamsv1alpha1.ConversationTargetSpec{Audience: &teamsv1alpha1.AudienceTarget{Users: users}}}
+		Expect(k8sClient.Create(ctx, t)).To(Succeed())
+		pmMessage(ns, "to-three", "three", nil)
+		failed := pmEventuallyPhase(ns, "to-three", teamsv1alpha1.PhaseFailed)
+		Expect(pmReady(failed).Reason).To(Equal(teamsv1alpha1.AudienceRefusedReason))
+		Expect(pmReady(failed).Message).To(ContainSubstring(`has more than 2 people, the most ReachPolicy "` + policyName +
+			`" allows`))
+		for _, u := range users {
+			Expect(pmLive(emulator.PersonalChatID(emulator.DefaultBotAppID, u.ID))).To(BeEmpty(), "nothing sent")
+		}
+
+		// Places apply to audiences too: a policy that lists groups but not this one.
+		policy := &teamsv1alpha1.ReachPolicy{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: policyName}, policy)).To(Succeed())
+		policy.Spec.Groups = &teamsv1alpha1.ReachList{IDs: []string{"00000000-0000-4000-8000-000000000001"}}
+		Expect(k8sClient.Update(ctx, policy)).To(Succeed())
+		group := ctCreate(ns, "group", teamsv1alpha1.ConversationTargetSpec{Audience: &teamsv1alpha1.AudienceTarget{
+			Group: &teamsv1alpha1.GroupAudience{ID: "00000000-0000-4000-8000-000000000002"}}})
+		refused := ctEventually(group, metav1.ConditionFalse, teamsv1alpha1.ReachRefusedReason, 20*time.Second)
+		Expect(ctReadyMessage(refused)).To(ContainSubstring("group 00000000-0000-4000-8000-000000000002 (the group is not listed)"))
 	})
 })
