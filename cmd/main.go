@@ -230,7 +230,12 @@ func operatorOptions(f flags) (operator.Options, error) {
 			return operator.Options{}, errors.New("--annotation-key-file: the key must be at least 32 bytes")
 		}
 	}
+	optOut, err := f.bot.optOutOptions()
+	if err != nil {
+		return operator.Options{}, err
+	}
 	return operator.Options{
+		OptOut:             optOut,
 		DeliveryProofKey:   proofKey,
 		SharedCredentials:  shared,
 		SecretNamespaces:   splitList(f.secretNamespaces),

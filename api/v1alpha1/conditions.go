@@ -100,6 +100,12 @@ const (
 	AppInstalledInTeamsReason = "AppInstalledInTeams"
 	// AppRemovedInTeamsReason (event): Teams told the bot it was removed there.
 	AppRemovedInTeamsReason = "AppRemovedInTeams"
+	// RecipientOptedOutReason: a ProactiveMessage not sent because its recipient told the bot
+	// to stop (phase OptedOut; Ready, since nothing is wrong).
+	RecipientOptedOutReason = "RecipientOptedOut"
+	// OptOutIgnoredReason (event): sent to an opted-out person because the message sets
+	// spec.ignoreOptOut in a namespace allowed to.
+	OptOutIgnoredReason = "OptOutIgnored"
 )
 
 // BotActivityAnnotation is set by the bot endpoint on the objects an install or removal seen

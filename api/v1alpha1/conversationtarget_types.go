@@ -170,6 +170,13 @@ type ConversationTargetStatus struct {
 	// +kubebuilder:validation:MaxLength=36
 	TenantID string `json:"tenantId,omitempty"`
 
+	// userId is, for a user target, the user's Entra object id (spec.user.id, or what
+	// spec.user.userPrincipalName resolved to); empty for a 29: id. The opt-out of a person
+	// is looked up by it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=36
+	UserID string `json:"userId,omitempty"`
+
 	// kind is the resolved kind of conversation: Personal, Channel or GroupChat.
 	// +optional
 	// +kubebuilder:validation:Enum=Personal;Channel;GroupChat;Audience

@@ -65,7 +65,7 @@ const (
 )
 
 // Phase is where a ProactiveMessage is in its life.
-// +kubebuilder:validation:Enum=Pending;Scheduled;Sending;Delivered;Failed;Expired;Unknown
+// +kubebuilder:validation:Enum=Pending;Scheduled;Sending;Delivered;Failed;Expired;Unknown;OptedOut
 type Phase string
 
 const (
@@ -76,6 +76,9 @@ const (
 	PhaseFailed    Phase = "Failed"
 	PhaseExpired   Phase = "Expired"
 	PhaseUnknown   Phase = "Unknown"
+	// PhaseOptedOut: not sent because the recipient told the bot to stop (docs/bot-endpoint.md).
+	// Final, and not a failure.
+	PhaseOptedOut Phase = "OptedOut"
 )
 
 // Mention is a user @mentioned in the message.
@@ -280,6 +283,13 @@ type ProactiveMessageSpec struct {
 	// false resumes it where it stopped. It has no effect on a message to one conversation.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// ignoreOptOut sends the message even when the recipient told the bot to stop (a reply
+	// "stop" to the bot), for critical messages. It has an effect only in namespaces the
+	// platform team allows (the manager's --opt-out-override-namespace-selector); elsewhere the
+	// message ends OptedOut like any other.
+	// +optional
+	IgnoreOptOut bool `json:"ignoreOptOut,omitempty"`
 }
 
 // ProactiveMessageStatus is the delivery state.
@@ -295,7 +305,7 @@ type ProactiveMessageStatus struct {
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// phase is Pending, Scheduled, Sending, Delivered, Failed, Expired or Unknown.
+	// phase is Pending, Scheduled, Sending, Delivered, Failed, Expired, Unknown or OptedOut.
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
 

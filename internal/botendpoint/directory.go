@@ -42,6 +42,24 @@ func (d *Directory) KnownBot(ctx context.Context, appID string) (bool, error) {
 	return false, nil
 }
 
+// ClientsFor returns the clients of credentials that are bot appID in tenantID (any object's).
+func (d *Directory) ClientsFor(ctx context.Context, appID, tenantID string) (*controller.Clients, error) {
+	keys, err := d.credentialKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for k := range keys {
+		var ref *teamsv1alpha1.LocalObjectReference
+		if k.ref != "" {
+			ref = &teamsv1alpha1.LocalObjectReference{Name: k.ref}
+		}
+		if c, err := d.Clients.For(ctx, k.namespace, ref); err == nil && c.AppID == appID && c.TenantID == tenantID {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("no credentials of bot %s in tenant %s", appID, tenantID)
+}
+
 // Matches reports whether an object with these credentials belongs to bot appID in tenantID.
 func (d *Directory) Matches(ctx context.Context, namespace string, ref *teamsv1alpha1.LocalObjectReference, appID, tenantID string) bool {
 	gotApp, gotTenant, ok := d.resolve(ctx, keyOf(namespace, ref))

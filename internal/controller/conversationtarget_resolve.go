@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -157,6 +158,7 @@ func (r *ConversationTargetReconciler) resolveUser(ctx context.Context, s *targe
 		}
 	}
 	log.Info("Created conversation", "conversationId", conv.ID)
+	s.target.Status.UserID = userObjectID(member) // the key of the person's opt-out
 	s.ready(teamsv1alpha1.ConversationCreatedReason, targetKindPersonal, conv.ID, serviceURL)
 	return nil
 }
@@ -260,6 +262,7 @@ func (r *ConversationTargetReconciler) resolveInstallationRef(ctx context.Contex
 	kind := targetKindGroupChat
 	if inst.Spec.Scope.User != nil {
 		kind = targetKindPersonal
+		s.target.Status.UserID = userObjectID(inst.Status.UserID)
 	}
 	s.ready(teamsv1alpha1.ResolvedReason, kind, inst.Status.ChatID, s.serviceURL)
 	return nil
@@ -290,4 +293,12 @@ var targetFixes = map[string]fix{
 		text: "Check that the credentials belong to a registered Azure Bot"},
 	msapi.ReasonBadArgument: {reason: teamsv1alpha1.InvalidSpecReason,
 		text: "Teams refused the conversation: check the user, the tenant and the service URL"},
+}
+
+// userObjectID returns id when it is an Entra object id (a GUID), lower case; "" for a 29: id.
+func userObjectID(id string) string {
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		return ""
+	}
+	return strings.ToLower(id)
 }

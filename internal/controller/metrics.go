@@ -12,7 +12,7 @@ import (
 var (
 	messagesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "teams_operator_proactive_messages_total",
-		Help: "ProactiveMessages that reached a final phase, by result: Delivered, Failed, Expired or Unknown.",
+		Help: "ProactiveMessages that reached a final phase, by result: Delivered, Failed, Expired, Unknown or OptedOut.",
 	}, []string{"result"})
 	deliveryLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "teams_operator_delivery_latency_seconds",

@@ -57,6 +57,8 @@ type ProactiveMessageReconciler struct {
 	// ProofKey signs the ids recorded in annotations (DeliveryProofAnnotation); empty: a random
 	// key per process.
 	ProofKey []byte
+	// OptOut, when set, ends messages to people who told the bot to stop (OptedOut).
+	OptOut *OptOutPolicy
 
 	proofOnce sync.Once
 	proof     *deliveryProof
@@ -149,6 +151,7 @@ func (r *ProactiveMessageReconciler) reconcileSend(ctx context.Context, s *messa
 		r.waitForTurn,  // older messages to the same conversation go first
 		r.waitForRetry, // Retry-After or the backoff of a refused send
 		r.connect,
+		r.checkOptOut, // a person who told the bot to stop gets nothing (OptedOut)
 		r.send,
 	))
 	if err != nil || !messagePhaseFinal(s.msg.Status.Phase) {

@@ -34,6 +34,11 @@ func (r *ProactiveMessageReconciler) reconcileFinished(ctx context.Context, s *m
 			status.MarkStalled(msg, c.Reason, c.Message) // describes this generation too
 		}
 	}
+	if msg.Status.Phase == teamsv1alpha1.PhaseOptedOut {
+		if c := status.ReadyCondition(msg); c != nil {
+			status.MarkReady(msg, c.Reason, c.Message) // final: describes this generation too
+		}
+	}
 	return r.collect(ctx, s)
 }
 

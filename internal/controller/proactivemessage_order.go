@@ -52,7 +52,7 @@ func messageIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 // failed or unknown for its current generation (a spec change tries again).
 func messageFinished(m *teamsv1alpha1.ProactiveMessage) bool {
 	switch m.Status.Phase {
-	case teamsv1alpha1.PhaseDelivered, teamsv1alpha1.PhaseExpired:
+	case teamsv1alpha1.PhaseDelivered, teamsv1alpha1.PhaseExpired, teamsv1alpha1.PhaseOptedOut:
 		return true
 	case teamsv1alpha1.PhaseFailed, teamsv1alpha1.PhaseUnknown:
 		return m.Status.ObservedGeneration == m.Generation
@@ -63,7 +63,8 @@ func messageFinished(m *teamsv1alpha1.ProactiveMessage) bool {
 // messagePhaseFinal reports the phases a message ends in.
 func messagePhaseFinal(p teamsv1alpha1.Phase) bool {
 	switch p {
-	case teamsv1alpha1.PhaseDelivered, teamsv1alpha1.PhaseExpired, teamsv1alpha1.PhaseFailed, teamsv1alpha1.PhaseUnknown:
+	case teamsv1alpha1.PhaseDelivered, teamsv1alpha1.PhaseExpired, teamsv1alpha1.PhaseFailed, teamsv1alpha1.PhaseUnknown,
+		teamsv1alpha1.PhaseOptedOut:
 		return true
 	}
 	return false

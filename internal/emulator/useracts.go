@@ -110,6 +110,12 @@ func (e *Emulator) Act(ctx context.Context, a UserAction) ([]BotAnswer, error) {
 	}
 	answers := make([]BotAnswer, 0, len(acts))
 	for _, act := range acts {
+		if a.Kind == ActMessage {
+			// The message is in the conversation before the bot hears of it, so the bot can reply to it.
+			if err := e.storeInbound(act); err != nil {
+				return nil, err
+			}
+		}
 		ans, err := e.post(ctx, client, ep, act)
 		if err != nil {
 			return answers, err
@@ -147,4 +153,30 @@ func (e *Emulator) post(ctx context.Context, client *http.Client, ep BotEndpoint
 		ans.Body = b
 	}
 	return ans, nil
+}
+
+// OperationInbound is the StoredActivity.Operation of a message a user sent to the bot.
+const OperationInbound = "inbound"
+
+// storeInbound records a user's message in its conversation.
+func (e *Emulator) storeInbound(act map[string]any) error {
+	raw, err := json.Marshal(act)
+	if err != nil {
+		return err
+	}
+	conv, _ := act["conversation"].(map[string]any)
+	from, _ := act["from"].(map[string]any)
+	recipient, _ := act["recipient"].(map[string]any)
+	meta := StoredActivity{AddressedTo: str(conv["id"]), ActivityID: str(act["id"]),
+		ConversationType: str(conv["conversationType"]), TenantID: str(conv["tenantId"]),
+		BotID: strings.TrimPrefix(str(recipient["id"]), "28:"), UserID: str(from["aadObjectId"]),
+		Operation: OperationInbound, CreatedAt: e.now()}
+	meta.ConversationID, _ = e.world().canonicalConversation(meta.AddressedTo)
+	e.world().storeActivity(meta, raw)
+	return nil
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
 }

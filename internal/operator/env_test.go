@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
@@ -65,6 +66,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	restCfg = cfg
+	if os.Getenv("TEST_LOG") != "" {
+		ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
+	}
 	code := m.Run()
 	_ = env.Stop()
 	os.Exit(code)

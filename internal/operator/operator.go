@@ -70,6 +70,8 @@ type Options struct {
 	// AlertmanagerAPISecret names each namespace's Alertmanager Secret, which the Alertmanager
 	// card's buttons act on (--alertmanager-api-secret); empty: alertmanager-api.
 	AlertmanagerAPISecret string
+	// OptOut configures the opt-out record and its keywords.
+	OptOut OptOutOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -91,6 +93,13 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	factory := newClientFactory(mgr, opts)
 	// The platform team's ReachPolicies, read from the cache (docs/policy.md).
 	reach := &reachpolicy.Reader{Client: mgr.GetClient()}
+	optOuts, optOutPolicy, err := setupOptOut(mgr, opts)
+	if err != nil {
+		return err
+	}
+	if optOuts != nil && opts.Broadcast.OptOuts == nil {
+		opts.Broadcast.OptOuts = optOuts // broadcasts skip people who opted out too
+	}
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&controller.TeamsAppInstallationReconciler{
 			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("teamsappinstallation-controller"),
@@ -107,7 +116,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			Clients:  factory, DefaultCredentials: opts.DefaultCredentials,
 			MaxConcurrentReconciles: opts.MessageWorkers, ProofKey: opts.DeliveryProofKey,
 			Broadcast: opts.Broadcast,
-			Reach: reach,
+			Reach:     reach,
+			OptOut:    optOutPolicy,
 		},
 	}
 	for _, r := range reconcilers {
@@ -115,7 +125,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			return fmt.Errorf("setting up %T: %w", r, err)
 		}
 	}
-	registry, err := setupBotEndpoint(mgr, opts, factory)
+	registry, err := setupBotEndpoint(mgr, opts, factory, optOuts)
 	if err != nil {
 		return err
 	}
