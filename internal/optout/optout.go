@@ -16,10 +16,11 @@ package optout
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"time"
 
@@ -135,9 +136,9 @@ func (s *Store) shard(botAppID, k string) *corev1.ConfigMap {
 
 // ShardName is the ConfigMap that holds the entry k of a bot.
 func ShardName(botAppID, k string) string {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(k))
-	return fmt.Sprintf("teams-opt-out-%s-%02d", strings.ToLower(botAppID), h.Sum32()%Shards)
+	// SHA-256, not FNV: ids share most of their bytes, and FNV's low bits then cluster.
+	sum := sha256.Sum256([]byte(k))
+	return fmt.Sprintf("teams-opt-out-%s-%02d", strings.ToLower(botAppID), binary.BigEndian.Uint32(sum[:4])%Shards)
 }
 
 // entryKey is the data key of a person: "{tenantId}.{userObjectId}", lower case.
