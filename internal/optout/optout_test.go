@@ -59,6 +59,6 @@ func TestStore(t *testing.T) {
 	}
 	g.Expect(perShard).To(HaveLen(Shards))
 	for name, n := range perShard {
-		g.Expect(n * 100).To(BeNumerically("<", 512<<10), "%s holds %d people", name, n)
+		g.Expect(n*100).To(BeNumerically("<", 512<<10), "%s holds %d people", name, n)
 	}
 }
