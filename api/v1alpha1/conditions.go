@@ -106,12 +106,21 @@ const (
 	// OptOutIgnoredReason (event): sent to an opted-out person because the message sets
 	// spec.ignoreOptOut in a namespace allowed to.
 	OptOutIgnoredReason = "OptOutIgnored"
+	// WelcomeSentReason (event): the TeamsAppInstallation's welcome message was sent.
+	WelcomeSentReason = "WelcomeSent"
+	// WelcomeFailedReason (event): the welcome message could not be sent; it is not tried again.
+	WelcomeFailedReason = "WelcomeFailed"
 )
 
 // BotActivityAnnotation is set by the bot endpoint on the objects an install or removal seen
 // live affects (the activity's type, action and id), so the controller of any replica looks
 // again at once instead of at its next poll.
 const BotActivityAnnotation = "teams.operator.dev/bot-activity"
+
+// WelcomeSentAnnotation is written on a TeamsAppInstallation before its welcome message is sent
+// (the installation id): with it the welcome is never sent again, even when the status is lost
+// (a crash before the status write, a restore from backup).
+const WelcomeSentAnnotation = "teams.operator.dev/welcome-sent"
 
 // Finalizer and annotation names.
 const (

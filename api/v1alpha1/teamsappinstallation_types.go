@@ -103,6 +103,47 @@ const (
 	UpgradePolicyManual UpgradePolicy = "Manual"
 )
 
+// WelcomeMessage is the content of a welcome message, with the content rules of a
+// ProactiveMessage: text (with textFormat) or an Adaptive Card, not both.
+// +kubebuilder:validation:XValidation:rule="has(self.text) != has(self.adaptiveCard)",message="set exactly one of text or adaptiveCard"
+type WelcomeMessage struct {
+	// text is the message.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=40000
+	Text string `json:"text,omitempty"`
+
+	// textFormat is how Teams renders text: markdown (default), plain or xml.
+	// +optional
+	// +kubebuilder:default=markdown
+	TextFormat TextFormat `json:"textFormat,omitempty"`
+
+	// summary is the text shown in the activity feed and notifications.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Summary string `json:"summary,omitempty"`
+
+	// adaptiveCard is an Adaptive Card (schema 1.5 or older) sent instead of text.
+	// +optional
+	AdaptiveCard *AdaptiveCard `json:"adaptiveCard,omitempty"`
+}
+
+// WelcomeStatus records the welcome message of one installation.
+type WelcomeStatus struct {
+	// installationId is the installation the welcome was sent for.
+	// +kubebuilder:validation:MaxLength=512
+	InstallationID string `json:"installationId"`
+
+	// sentAt is when it was sent (or, with an unknown outcome, attempted: never sent twice).
+	SentAt metav1.Time `json:"sentAt"`
+
+	// activityId is the Teams id of the welcome message; empty when Teams returned none or the
+	// outcome is unknown.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	ActivityID string `json:"activityId,omitempty"`
+}
+
 // TeamsAppInstallationSpec declares the bot's Teams app installed in one scope.
 type TeamsAppInstallationSpec struct {
 	// app is the Teams app to install: the bot's app, published to the organization's
@@ -138,6 +179,13 @@ type TeamsAppInstallationSpec struct {
 	// +listMapKey=permissionValue
 	// +kubebuilder:validation:MaxItems=32
 	ConsentedPermissions []ResourceSpecificPermission `json:"consentedPermissions,omitempty"`
+
+	// welcome is a message the bot sends once per installation, when the app is first seen
+	// installed here (by this object or by a person in Teams): to the user's 1:1 chat, the
+	// group chat, or the team's General channel. It is never sent again for this installation,
+	// not after a restart, a reinstall by drift repair or a resync (status.welcome records it).
+	// +optional
+	Welcome *WelcomeMessage `json:"welcome,omitempty"`
 
 	// upgradePolicy: Automatic (default) upgrades the installation when the catalog holds a
 	// newer version; Manual leaves the installed version alone.
@@ -195,6 +243,12 @@ type TeamsAppInstallationStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=36
 	UserID string `json:"userId,omitempty"`
+
+	// welcome records the welcome message: once it is set, the welcome is never sent again for
+	// this object (not after a reinstall, a restart or a restore of the object without status:
+	// the annotation teams.operator.dev/welcome-sent keeps it too).
+	// +optional
+	Welcome *WelcomeStatus `json:"welcome,omitempty"`
 
 	// chatId is, for user and chat scope, the conversation id to send to: the user's 1:1
 	// chat with the bot, or the group chat.

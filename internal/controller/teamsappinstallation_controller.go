@@ -91,6 +91,7 @@ func (r *TeamsAppInstallationReconciler) Reconcile(ctx context.Context, req ctrl
 		r.observe,
 		r.reportChat,
 		r.upgrade,
+		r.welcome, // spec.welcome, once per object (teamsappinstallation_welcome.go)
 		r.markReady,
 	))
 }

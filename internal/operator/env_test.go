@@ -80,6 +80,8 @@ type world struct {
 	emu    *emulator.Emulator
 	emuSrv *emulator.Server
 	ctx    context.Context
+	// stop stops the manager (idempotent).
+	stop func()
 }
 
 // startOperator starts the emulator and a manager running Setup with the bot endpoint, and points
@@ -96,6 +98,13 @@ func startOperator(t *testing.T, change func(*Options)) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = emuSrv.Close() })
+	return startManager(t, emu, emuSrv, change)
+}
+
+// startManager starts a manager against an emulator that is already running (a restart).
+// The manager stops when stop is called, or at the end of the test.
+func startManager(t *testing.T, emu *emulator.Emulator, emuSrv *emulator.Server, change func(*Options)) *world {
+	t.Helper()
 	endpoints, err := cloud.Lookup(cloud.Public)
 	if err != nil {
 		t.Fatal(err)
@@ -143,10 +152,11 @@ func startOperator(t *testing.T, change func(*Options)) *world {
 			t.Error(err)
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
 	emu.SetBotEndpoint(emulator.BotEndpoint{URL: "https://" + addr + botendpoint.Path, RootCAs: pool,
 		ServiceURL: emuSrv.URL + "/teams/"})
-	return &world{k8s: k8s, emu: emu, emuSrv: emuSrv, ctx: ctx}
+	return &world{k8s: k8s, emu: emu, emuSrv: emuSrv, ctx: context.Background(), stop: stop}
 }
 
 // namespace creates a namespace whose credentials Secret "bot" holds the given app's secret.
