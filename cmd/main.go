@@ -63,6 +63,7 @@ type flags struct {
 	annotationKeyFile          string
 	bot                        botFlags
 	cardActions                actionsFlags
+	sources                    sourcesFlags
 }
 
 // DefaultSharedCredentialsSelector is the documented default of
@@ -119,6 +120,7 @@ func parseFlags() (flags, zap.Options) {
 			"from a backup are trusted; empty: a random key per start (restored messages are then not trusted).")
 	f.bot.bind(flag.CommandLine)
 	f.cardActions.bind(flag.CommandLine)
+	f.sources.bind(flag.CommandLine)
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -166,8 +168,12 @@ func run(f flags) error {
 		return err
 	}
 	f.alertmanager.EnableHTTP2 = f.enableHTTP2
+	people, err := f.sources.personSelector()
+	if err != nil {
+		return err
+	}
 	if _, err := alertmanager.AddToManager(mgr, f.alertmanager, alertmanager.Options{
-		TokenSecret: f.amTokenSecret, ResolvedTTL: f.amResolvedTTL,
+		TokenSecret: f.amTokenSecret, ResolvedTTL: f.amResolvedTTL, PersonNamespaces: people,
 		// The card's buttons need the bot endpoint, which receives the presses.
 		Buttons: opts.BotEndpoint.Enabled(), APISecret: f.cardActions.apiSecret,
 	}); err != nil {

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/events"
@@ -85,6 +86,9 @@ type Options struct {
 	Buttons bool
 	// APISecret is the name of each namespace's Alertmanager Secret (DefaultAPISecret).
 	APISecret string
+	// PersonNamespaces selects the namespaces whose routes may address a person named in a label
+	// (personLabel); nil or empty: none.
+	PersonNamespaces labels.Selector
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -179,6 +183,10 @@ type response struct {
 	Reason  string `json:"reason,omitempty"`
 	Name    string `json:"name,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Messages are every message a request wrote or found (routes, batches), when more than one.
+	Messages []string `json:"messages,omitempty"`
+	// Warnings say what a route ignored (a label naming a person where that is not allowed).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // rejection is a refused notification: its HTTP status, metric reason and a message for the sender.

@@ -27,6 +27,8 @@ const (
 	ReasonConflict       = "conflict"
 	// ReasonSignature: the source's signing key is configured and the body's signature is missing or wrong (401).
 	ReasonSignature = "signature"
+	// ReasonRoute: the route ConfigMap is missing its key or does not parse (422).
+	ReasonRoute = "route"
 )
 
 // labelSource is the per-source metrics' label.
@@ -38,7 +40,7 @@ const (
 
 // allReasons are every rejection reason, for the series that exist from the start.
 var allReasons = []string{ReasonUnauthorized, ReasonTooLarge, ReasonMalformed, ReasonBadPath, ReasonTargetNotFound,
-	ReasonTemplate, ReasonInvalid, ReasonUnavailable, ReasonInternal, ReasonConflict, ReasonSignature}
+	ReasonTemplate, ReasonInvalid, ReasonUnavailable, ReasonInternal, ReasonConflict, ReasonSignature, ReasonRoute}
 
 var allResults = []string{ResultCreated, ResultUpdated, ResultUnchanged, ResultRejected}
 

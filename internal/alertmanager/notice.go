@@ -178,6 +178,8 @@ type noticeNotification struct {
 	templates *genericTemplates
 }
 
+func (nn noticeNotification) labels() map[string]string { return nn.n.Labels }
+
 func (nn noticeNotification) render(ctx context.Context, h *handler, target, tmpl string) (*teamsv1alpha1.ProactiveMessage, error) {
 	n := nn.n
 	n.Target = target
