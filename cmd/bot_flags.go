@@ -38,7 +38,7 @@ func (b *botFlags) bind(fs *flag.FlagSet) {
 		"The Bot Connector's OpenID metadata URL, whose keys sign the requests to the endpoint; empty: the cloud's.")
 	fs.StringVar(&b.optOutNamespace, "opt-out-namespace", "",
 		"Namespace of the opt-out record (ConfigMaps the manager owns); empty: the manager's own namespace "+
-			"(POD_NAMESPACE, or the pod's service account namespace); none found: opt-outs off.")
+			"(POD_NAMESPACE, or the pod's service account namespace) when the bot endpoint is on, else opt-outs off.")
 	fs.StringVar(&b.optOutOverride, "opt-out-override-namespace-selector", "",
 		"Label selector of the Namespaces whose ProactiveMessages may set spec.ignoreOptOut; \"\" allows none, \"*\" all.")
 	fs.StringVar(&b.optOutKeywords, "bot-opt-out-keywords", "stop",
@@ -52,6 +52,9 @@ func (b *botFlags) optOutOptions() (operator.OptOutOptions, error) {
 	o := operator.OptOutOptions{Namespace: b.optOutNamespace,
 		OptOutKeywords: splitList(strings.ToLower(b.optOutKeywords)),
 		OptInKeywords:  splitList(strings.ToLower(b.optInKeywords))}
+	if o.Namespace == "" && !b.server.Enabled() {
+		return o, nil // no endpoint, no record: nothing would write it (and the Role comes with the endpoint)
+	}
 	if o.Namespace == "" {
 		o.Namespace = os.Getenv("POD_NAMESPACE")
 	}

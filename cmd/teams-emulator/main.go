@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,6 +51,8 @@ type config struct {
 	convLimits      string
 	readyFile       string
 	users           int
+	botEndpoint     string
+	botEndpointCA   string
 }
 
 const usageHeader = `teams-emulator: an in-memory Microsoft Teams, Graph and Entra endpoint for teams-operator tests.
@@ -90,6 +93,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.convLimits, "conversation-limits", "7/1s,8/2s,60/30s,1800/1h",
 		"per-bot per-conversation limits for sends and creates, COUNT/WINDOW,...")
 	fs.StringVar(&c.readyFile, "ready-file", "", "write the base URL to this file once listening")
+	fs.StringVar(&c.botEndpoint, "bot-endpoint", "",
+		"the bot's messaging endpoint (https://host:port/api/messages) users' activities go to (docs/emulator.md)")
+	fs.StringVar(&c.botEndpointCA, "bot-endpoint-ca", "", "PEM file of the CA that signed the bot endpoint's certificate")
 	fs.IntVar(&c.users, "users", 0, "generate a large tenant: the demo tenant plus this many users, a team "+
 		"and nested groups with them, some users blocking the bot or lacking its app (docs/emulator.md); not with --seed")
 	fs.Usage = func() {
@@ -163,6 +169,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := setBotEndpoint(e, c, srv.URL); err != nil {
+		return errors.Join(err, srv.Close())
+	}
 	_, _ = fmt.Fprintf(stdout, "teams-emulator listening on %s\n", srv.URL)
 	if srv.CAFile != "" {
 		_, _ = fmt.Fprintf(stdout, "CA certificate: %s\n", srv.CAFile)
@@ -189,5 +198,25 @@ func writeFileAtomic(path, content string) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("writing ready file: %w", err)
 	}
+	return nil
+}
+
+// setBotEndpoint points users' activities at --bot-endpoint.
+func setBotEndpoint(e *emulator.Emulator, c *config, baseURL string) error {
+	if c.botEndpoint == "" {
+		return nil
+	}
+	ep := emulator.BotEndpoint{URL: c.botEndpoint, ServiceURL: baseURL + "/teams/"}
+	if c.botEndpointCA != "" {
+		pemBytes, err := os.ReadFile(c.botEndpointCA)
+		if err != nil {
+			return fmt.Errorf("--bot-endpoint-ca: %w", err)
+		}
+		ep.RootCAs = x509.NewCertPool()
+		if !ep.RootCAs.AppendCertsFromPEM(pemBytes) {
+			return errors.New("--bot-endpoint-ca: no certificate in the file")
+		}
+	}
+	e.SetBotEndpoint(ep)
 	return nil
 }
