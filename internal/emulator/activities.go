@@ -148,7 +148,7 @@ func (l *activityLog) snapshot() []StoredActivity {
 }
 
 // storeActivity records a new activity in its conversation and the global log.
-func (w *world) storeActivity(meta StoredActivity, activity json.RawMessage) *activityRecord {
+func (w *world) storeActivity(meta StoredActivity, activity json.RawMessage) {
 	rec := &activityRecord{meta: meta}
 	rec.cur.Store(&activityVersion{activity: activity})
 	c := w.convs.get(meta.ConversationID)
@@ -160,5 +160,4 @@ func (w *world) storeActivity(meta StoredActivity, activity json.RawMessage) *ac
 	if w.changed != nil {
 		w.changed()
 	}
-	return rec
 }
