@@ -16,6 +16,7 @@ import (
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/broadcast"
 	"github.com/teams-operator/teams-operator/internal/emulator"
+	"github.com/teams-operator/teams-operator/internal/optout"
 )
 
 // The generated people of these specs: a few hundred, some blocking the bot, some without its
@@ -303,6 +304,30 @@ var _ = Describe("Broadcast to an audience", Ordered, func() {
 			return apierrors.IsNotFound(err)
 		}).WithTimeout(bcTimeout).Should(BeTrue())
 		Expect(bcCopies("bc-forged-marker")).To(HaveLen(3), "nothing deleted on the word of unsigned records")
+	})
+
+	It("skips people who told the bot to stop", func() {
+		ns := newNamespace()
+		users := bcUsers(4)
+		out := users[3].ID
+		store := &optout.Store{Namespace: operatorNamespace, Reader: k8sClient, Writer: k8sClient}
+		_, err := store.Set(ctx, emulator.DefaultBotAppID, emulator.DefaultTenantID, out, true)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() {
+			_, err := store.Set(ctx, emulator.DefaultBotAppID, emulator.DefaultTenantID, out, false)
+			Expect(err).NotTo(HaveOccurred())
+		})
+		By("waiting until the manager sees the opt-out (a single message to the person ends OptedOut)")
+		Expect(k8sClient.Create(ctx, &teamsv1alpha1.ConversationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "one"},
+			Spec: teamsv1alpha1.ConversationTargetSpec{User: &teamsv1alpha1.UserTarget{ID: out}}})).To(Succeed())
+		bcTarget(ns, "four", teamsv1alpha1.AudienceTarget{Users: users})
+		pmMessage(ns, "single", "one", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = "bc-optout-single" })
+		pmEventuallyPhase(ns, "single", teamsv1alpha1.PhaseOptedOut)
+		pmMessage(ns, "newsletter", "four", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = "bc-optout-marker" })
+		st := bcFinished(ns, "newsletter").Status.Broadcast
+		Expect(st.Delivered).To(BeEquivalentTo(3))
+		Expect(bcReason(st, broadcast.ReasonOptedOut)).To(BeEquivalentTo(1))
+		Expect(bcCopies("bc-optout-marker")).NotTo(HaveKey(out))
 	})
 
 	It("installs the app for people who lack it when installMissing is set", func() {

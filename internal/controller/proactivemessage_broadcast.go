@@ -303,11 +303,30 @@ func (r *ProactiveMessageReconciler) sender(s *messageScope) *broadcast.Sender {
 	return snd
 }
 
+// broadcastOptOuts drops the opt-out check of a broadcast that sets spec.ignoreOptOut in a
+// namespace the manager allows to (--opt-out-override-namespace-selector), as for one message.
+func (r *ProactiveMessageReconciler) broadcastOptOuts(ctx context.Context, s *messageScope, snd *broadcast.Sender) error {
+	if snd.OptOuts == nil || !s.msg.Spec.IgnoreOptOut || r.OptOut == nil {
+		return nil
+	}
+	allowed, err := r.OptOut.overrideAllowed(ctx, s.msg.Namespace)
+	if err != nil {
+		return err
+	}
+	if allowed {
+		snd.OptOuts = nil
+	}
+	return nil
+}
+
 // broadcastSend sends batches until everyone is accounted for or the budget is spent.
 func (r *ProactiveMessageReconciler) broadcastSend(ctx context.Context, s *messageScope) error {
 	o := r.options()
 	deadline := time.Now().Add(o.Budget)
 	snd := r.sender(s)
+	if err := r.broadcastOptOuts(ctx, s, snd); err != nil {
+		return err
+	}
 	s.msg.Status.Phase = teamsv1alpha1.PhaseSending
 	for i := range int(s.msg.Status.Broadcast.Chunks) {
 		if time.Now().After(deadline) || ctx.Err() != nil {

@@ -129,6 +129,8 @@ func startManager(cfg *rest.Config, scheme *runtime.Scheme) {
 		SharedCredentials: labels.SelectorFromSet(labels.Set{sharedCredentialsLabel: "true"}),
 		// Small broadcast batches and reconciles, so the broadcast specs cross both.
 		Broadcast: controller.BroadcastOptions{Batch: 20, Budget: 2 * time.Second},
+		// The opt-out record in the manager's namespace; no namespace may override it.
+		OptOut: operator.OptOutOptions{Namespace: operatorNamespace},
 	}
 	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme:                 scheme,
