@@ -123,8 +123,9 @@ type AdaptiveCard struct {
 	Body []apiextensionsv1.JSON `json:"body,omitempty"`
 
 	// actions are the card's buttons. Action.OpenUrl and Action.ShowCard work as written;
-	// Action.Submit and Action.Execute post to the bot's messaging endpoint, which this
-	// operator does not serve yet, so in Teams they show an error: leave them out.
+	// Action.Submit and Action.Execute post to the bot's messaging endpoint, which the operator
+	// serves only when the bot endpoint is on (docs/bot-endpoint.md) and answers only for the
+	// Alertmanager card's buttons: elsewhere Teams shows an error, so leave them out.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=20
@@ -168,7 +169,7 @@ type AdaptiveCard struct {
 	VerticalContentAlignment string `json:"verticalContentAlignment,omitempty"`
 
 	// refresh configures Universal Actions refresh (Teams, schema 1.4 and later). It calls the
-	// bot's messaging endpoint, which this operator does not serve yet: it has no effect.
+	// bot's messaging endpoint, where the operator does not answer refreshes: it has no effect.
 	// +optional
 	Refresh *apiextensionsv1.JSON `json:"refresh,omitempty"`
 

@@ -96,6 +96,7 @@ type demo struct {
 	o          options
 	env        *envtest.Environment
 	emu, mgr   *harness.Process
+	botAddr    string
 	kubeconfig string
 	emuURL     string
 	caFile     string
@@ -256,8 +257,26 @@ func (d *demo) start(ctx context.Context) (*summary, error) {
 		return nil, err
 	}
 	ready := filepath.Join(emuDir, "url")
+	// The bot's messaging endpoint: the emulator plays Teams towards it (a user types "stop").
+	botPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	d.botAddr = fmt.Sprintf("127.0.0.1:%d", botPort)
+	botCerts := filepath.Join(o.dir, "bot-tls")
+	if err := os.MkdirAll(botCerts, 0o700); err != nil {
+		return nil, err
+	}
+	botCA, err := harness.WriteLoopbackCert(botCerts)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(botCerts, "ca.crt"), botCA, 0o600); err != nil {
+		return nil, err
+	}
 	d.emu, err = harness.StartProcess(o.dir, emulatorName, nil,
-		filepath.Join(o.binDir, emulatorName), "--listen", "127.0.0.1:0", "--ca-dir", emuDir, "--ready-file", ready)
+		filepath.Join(o.binDir, emulatorName), "--listen", "127.0.0.1:0", "--ca-dir", emuDir, "--ready-file", ready,
+		"--bot-endpoint", "https://"+d.botAddr+"/api/messages", "--bot-endpoint-ca", filepath.Join(botCerts, "ca.crt"))
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +318,9 @@ func (d *demo) start(ctx context.Context) (*summary, error) {
 		"--kubeconfig", d.kubeconfig,
 		"--authority-host", d.emuURL+"/", "--graph-endpoint", d.emuURL, "--bot-service-url", d.emuURL+"/teams/",
 		"--default-credentials", namespace+"/"+credentialsName,
-		"--health-probe-bind-address", probe, "--metrics-bind-address", "0")
+		"--health-probe-bind-address", probe, "--metrics-bind-address", "0",
+		"--bot-endpoint-bind-address", d.botAddr, "--bot-endpoint-cert-path", botCerts,
+		"--bot-openid-metadata-url", d.emuURL+emulator.BotOpenIDMetadataPath, "--opt-out-namespace", namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +330,7 @@ func (d *demo) start(ctx context.Context) (*summary, error) {
 	}); err != nil {
 		return nil, err
 	}
-	info("manager: pid %d, log %s", d.mgr.Pid(), d.mgr.Log)
+	info("manager: pid %d, log %s, bot endpoint https://%s/api/messages", d.mgr.Pid(), d.mgr.Log, d.botAddr)
 	info("SSL_CERT_FILE=%s --authority-host %s/ --graph-endpoint %s --bot-service-url %s/teams/",
 		d.caFile, d.emuURL, d.emuURL, d.emuURL)
 
@@ -382,10 +403,13 @@ func (d *demo) printHowTo() {
     YAML
     kubectl -n %[2]s get pmsg hello -w
 
+    # Adele types "stop" to the bot (as in the viewer); the next message to her ends OptedOut:
+    curl -s --cacert %[3]s %[4]s/_emulator/v1/bot/act -d '{"kind":"message","user":"%[7]s","text":"stop"}'
+
     # The messages as Teams holds them:
     curl -s --cacert %[3]s %[4]s/_emulator/v1/activities |
       jq '.activities[] | {conversationId, activityId, text: .activity.text}'
 
     Logs: %[5]s, %[6]s
-`, k, namespace, d.caFile, d.emuURL, d.mgr.Log, d.emu.Log)
+`, k, namespace, d.caFile, d.emuURL, d.mgr.Log, d.emu.Log, emulator.DefaultUserAdeleUPN)
 }

@@ -50,7 +50,7 @@ func StartAlertmanager(dir, config string) (*Alertmanager, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		return nil, err
 	}
-	caPEM, err := writeLoopbackCert(dir)
+	caPEM, err := WriteLoopbackCert(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +116,9 @@ func (am *Alertmanager) waitReady(timeout time.Duration) error {
 	}
 }
 
-// writeLoopbackCert writes a CA-signed tls.crt and tls.key for 127.0.0.1 into dir and returns the CA.
-func writeLoopbackCert(dir string) ([]byte, error) {
+// WriteLoopbackCert writes a CA-signed tls.crt and tls.key for 127.0.0.1 into dir and returns the
+// CA (for servers a test or the demo runs: Alertmanager, the bot endpoint).
+func WriteLoopbackCert(dir string) ([]byte, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
