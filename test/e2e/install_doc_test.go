@@ -167,9 +167,18 @@ func helmBinary(t *testing.T, repo string) {
 // removeCRDs deletes the CRDs the harness installed, and waits until they are gone.
 func removeCRDs(t *testing.T, env *harness.Env) {
 	t.Helper()
-	cmd := exec.Command("kubectl", "--kubeconfig", env.Kubeconfig, "delete", "--wait", "crd",
-		"teamsappinstallations.teams.operator.dev", "conversationtargets.teams.operator.dev",
-		"proactivemessages.teams.operator.dev")
+	// Every CRD the harness installed from config/crd/bases ({group}_{plural}.yaml), so a new kind
+	// needs no change here.
+	files, err := filepath.Glob(filepath.Join(env.Repo, "config", "crd", "bases", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("listing config/crd/bases: %v (%d files)", err, len(files))
+	}
+	args := []string{"--kubeconfig", env.Kubeconfig, "delete", "--wait", "crd"}
+	for _, f := range files {
+		group, plural, _ := strings.Cut(strings.TrimSuffix(filepath.Base(f), ".yaml"), "_")
+		args = append(args, plural+"."+group)
+	}
+	cmd := exec.Command("kubectl", args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("deleting the harness's CRDs: %v\n%s", err, out)
 	}
