@@ -49,6 +49,8 @@ type options struct {
 	timeout     time.Duration
 	out         string
 	managerArgs []string
+	// paths are the broadcasts to run, in order: the warm one reuses the cold one's conversations.
+	paths []string
 }
 
 // Run is one broadcast's figures.
@@ -88,6 +90,7 @@ func main() {
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Hour, "how long one broadcast may take")
 	fs.StringVar(&o.out, "out", "bin/bench-broadcast.json", "write the JSON report here")
 	args := fs.String("manager-args", "", "extra manager flags, space-separated")
+	paths := fs.String("paths", "cold,warm", "the broadcasts to run, in order (cold: create + send; warm: send)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -96,6 +99,17 @@ func main() {
 		os.Exit(2)
 	}
 	o.managerArgs = strings.Fields(*args)
+	o.paths = strings.Split(*paths, ",")
+	for _, p := range o.paths {
+		if p != "cold" && p != "warm" {
+			fmt.Fprintf(os.Stderr, "bench-broadcast: --paths: %q is neither cold nor warm\n", p)
+			os.Exit(2)
+		}
+	}
+	if o.paths[0] == "warm" {
+		fmt.Fprintln(os.Stderr, "bench-broadcast: --paths: a warm broadcast needs a cold one before it")
+		os.Exit(2)
+	}
 	logf.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -169,10 +183,12 @@ func run(ctx context.Context, o options) (err error) {
 	if b.perProbe, err = b.calibrate(ctx); err != nil {
 		return err
 	}
-	for _, path := range []struct {
-		name    string
-		ceiling float64
-	}{{"cold", 25}, {"warm", 50}} {
+	ceilings := map[string]float64{"cold": 25, "warm": 50}
+	for _, name := range o.paths {
+		path := struct {
+			name    string
+			ceiling float64
+		}{name, ceilings[name]}
 		progress("%s broadcast to %d people", path.name, o.people)
 		r, err := b.broadcast(ctx, path.name, path.ceiling)
 		if err != nil {
