@@ -176,8 +176,11 @@ var _ = Describe("GitOps health (docs/gitops.md)", func() {
 
 		It("is progressing while throttled, queued behind it, or replying to it", func() {
 			_, chatID := pmUser()
-			pmFault(emulator.Fault{API: "botframework", Operation: "sendActivity", PathContains: ghUserPart(chatID),
-				Status: 429, RetryAfter: "8", Count: 1})
+			// Teams throttles this chat until the queued and replying messages were seen waiting: a
+			// fault that ended by itself could end before a loaded machine got that far.
+			throttle := emu.AddFault(emulator.Fault{API: "botframework", Operation: "sendActivity",
+				PathContains: ghUserPart(chatID), Status: 429, RetryAfter: "1"})
+			DeferCleanup(func() { emu.RemoveFault(throttle) })
 			pmReadyTarget(ns, "busy", teamsv1alpha1.ConversationTargetSpec{
 				Conversation: &teamsv1alpha1.KnownConversation{ID: chatID}}, "Personal", chatID)
 			pmMessage(ns, "first", "busy", nil)
@@ -188,6 +191,8 @@ var _ = Describe("GitOps health (docs/gitops.md)", func() {
 			})
 			expectRow(pmKind, ns, "second", rowProgressing(teamsv1alpha1.QueuedReason).inPhase(teamsv1alpha1.PhasePending))
 			expectRow(pmKind, ns, "reply", rowProgressing(teamsv1alpha1.ReplyTargetNotReady).inPhase(teamsv1alpha1.PhasePending))
+			expectRow(pmKind, ns, "first", rowProgressing(teamsv1alpha1.ThrottledReason).inPhase(teamsv1alpha1.PhaseSending))
+			Expect(emu.RemoveFault(throttle)).To(BeTrue(), "the chat was still throttled")
 			expectRow(pmKind, ns, "first", rowReady(teamsv1alpha1.DeliveredReason).inPhase(teamsv1alpha1.PhaseDelivered))
 			expectRow(pmKind, ns, "second", rowReady(teamsv1alpha1.DeliveredReason).inPhase(teamsv1alpha1.PhaseDelivered))
 			// A reply needs a channel thread: to a 1:1 chat it fails, for good.

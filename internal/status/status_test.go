@@ -133,3 +133,30 @@ func TestNotifyRecordsTransitionsWarningOnlyWhenStalled(t *testing.T) {
 	}
 	g.Expect(got).To(Equal([]string{"Normal Throttled", "Warning InvalidSpec", "Normal Scheduled"}))
 }
+
+// A reconcile may read its object from a cache that does not show its own last status write:
+// the transition it made is not announced again, and a real change is announced even when
+// the stale state happens to equal the new one.
+func TestNotifyIgnoresAStaleBefore(t *testing.T) {
+	g := NewWithT(t)
+	rec := events.NewFakeRecorder(10)
+	obj := newTarget(1)
+	obj.UID = "stale-read"
+	pending := func() *metav1.Condition { return &metav1.Condition{Status: metav1.ConditionFalse, Reason: "Pending"} }
+
+	MarkProgressing(obj, "ProgressingWithRetry", "retry in 1s")
+	Notify(rec, obj, pending())
+	MarkProgressing(obj, "ProgressingWithRetry", "retry in 2s")
+	Notify(rec, obj, pending()) // the cache still showed Pending
+	MarkProgressing(obj, "Pending", "waiting")
+	Notify(rec, obj, pending()) // stale Pending, but the last state was ProgressingWithRetry
+	obj.Generation = 2
+	MarkProgressing(obj, "Pending", "waiting")
+	Notify(rec, obj, nil) // a new generation whose outcome is news
+	close(rec.Events)
+	var got []string
+	for e := range rec.Events {
+		got = append(got, strings.Fields(e)[1])
+	}
+	g.Expect(got).To(Equal([]string{"ProgressingWithRetry", "Pending", "Pending"}))
+}
