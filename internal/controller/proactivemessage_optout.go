@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -22,6 +20,8 @@ type OptOutPolicy struct {
 	Lookup optout.Lookup
 	// Namespaces reads Namespace metadata, for Override.
 	Namespaces client.Reader
+	// Live, when set, reads a Namespace the cache does not show yet.
+	Live client.Reader
 	// Override selects the namespaces whose messages may set spec.ignoreOptOut
 	// (--opt-out-override-namespace-selector); nil or Nothing: none.
 	Override labels.Selector
@@ -74,13 +74,6 @@ func (p *OptOutPolicy) overrideAllowed(ctx context.Context, namespace string) (b
 	case p.Override.Empty(): // "*": every namespace
 		return true, nil
 	}
-	ns := &metav1.PartialObjectMetadata{}
-	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	if err := p.Namespaces.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		return false, fmt.Errorf("reading namespace %s: %w", namespace, err)
-	}
-	return p.Override.Matches(labels.Set(ns.Labels)), nil
+	set, found, err := namespaceLabels(ctx, p.Namespaces, p.Live, namespace)
+	return found && p.Override.Matches(set), err
 }

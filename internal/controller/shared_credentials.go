@@ -32,6 +32,8 @@ const SharedCredentialsFlag = "--shared-credentials-namespace-selector" //nolint
 type SharedCredentials struct {
 	// Namespaces reads Namespace metadata (the manager's cache).
 	Namespaces client.Reader
+	// Live, when set, reads a Namespace the cache does not show yet (see namespaceLabels).
+	Live client.Reader
 	// Selector selects the namespaces allowed; nil or Nothing allows none.
 	Selector labels.Selector
 }
@@ -43,15 +45,11 @@ func (p *SharedCredentials) check(ctx context.Context, namespace, what string) e
 	}
 	allowed := false
 	if p.Selector != nil && !p.Selector.Empty() {
-		ns := &metav1.PartialObjectMetadata{}
-		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-		if err := p.Namespaces.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
-			if !apierrors.IsNotFound(err) {
-				return fmt.Errorf("reading namespace %s: %w", namespace, err)
-			}
-		} else {
-			allowed = p.Selector.Matches(labels.Set(ns.Labels))
+		set, found, err := namespaceLabels(ctx, p.Namespaces, p.Live, namespace)
+		if err != nil {
+			return err
 		}
+		allowed = found && p.Selector.Matches(set)
 	} else if p.Selector != nil && p.Selector.Empty() {
 		allowed = true // an explicit empty selector: every namespace
 	}
@@ -114,4 +112,26 @@ func (s SecretScope) explain(err error) error {
 			"; the manager reads only Secrets matching %q (--secret-label-selector): label it", s.Selector)}
 	}
 	return err
+}
+
+// namespaceLabels returns a Namespace's labels, and whether it exists. An object can be
+// reconciled before the manager's cache shows the namespace it was just created in: a miss
+// is read again from the API server (live, when set), so a new namespace is not refused
+// for the cache's lag.
+func namespaceLabels(ctx context.Context, cached, live client.Reader, name string) (labels.Set, bool, error) {
+	for _, r := range []client.Reader{cached, live} {
+		if r == nil {
+			continue
+		}
+		ns := &metav1.PartialObjectMetadata{}
+		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+		err := r.Get(ctx, client.ObjectKey{Name: name}, ns)
+		switch {
+		case err == nil:
+			return labels.Set(ns.Labels), true, nil
+		case !apierrors.IsNotFound(err):
+			return nil, false, fmt.Errorf("reading namespace %s: %w", name, err)
+		}
+	}
+	return nil, false, nil
 }

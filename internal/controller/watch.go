@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -9,7 +10,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
@@ -49,7 +52,34 @@ func watchCredentials(b *builder.TypedBuilder[reconcile.Request], c client.Clien
 		}
 		return reqs
 	}
-	return b.WatchesMetadata(secretMetadata(), handler.EnqueueRequestsFromMapFunc(mapFn))
+	nsMapFn := func(ctx context.Context, ns client.Object) []reconcile.Request {
+		return requestsFor(ctx, c, list, client.InNamespace(ns.GetName()))
+	}
+	return b.WatchesMetadata(secretMetadata(), handler.EnqueueRequestsFromMapFunc(mapFn)).
+		WatchesMetadata(namespaceMetadata(), handler.EnqueueRequestsFromMapFunc(nsMapFn),
+			builder.WithPredicates(labelsChanged()))
+}
+
+// namespaceMetadata is the type of a metadata-only Namespace watch.
+func namespaceMetadata() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	return m
+}
+
+// labelsChanged passes only a change of an existing object's labels: a Namespace's labels
+// decide whether its objects may use the manager's credentials, so the platform team labelling
+// a namespace takes effect at once. Creations pass nothing (a new namespace has no objects yet,
+// and a restart reconciles every object anyway).
+func labelsChanged() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels())
+		},
+	}
 }
 
 // requestsFor lists objects of list's kind and returns a request for each.

@@ -138,7 +138,8 @@ func newClientFactory(mgr ctrl.Manager, opts Options) *controller.SecretClientFa
 	httpClient := transport.New(transport.Options{ExtraRootCAs: opts.ExtraRootCAs})
 	var shared *controller.SharedCredentials
 	if opts.SharedCredentials != nil {
-		shared = &controller.SharedCredentials{Namespaces: mgr.GetClient(), Selector: opts.SharedCredentials}
+		shared = &controller.SharedCredentials{Namespaces: mgr.GetClient(), Live: mgr.GetAPIReader(),
+			Selector: opts.SharedCredentials}
 	}
 	scope := controller.SecretScope{Namespaces: secretNamespaces(opts)}
 	if opts.SecretSelector != nil {

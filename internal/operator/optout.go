@@ -56,5 +56,6 @@ func setupOptOut(mgr ctrl.Manager, opts Options) (*optout.Store, *controller.Opt
 		return nil, nil, err
 	}
 	store := &optout.Store{Namespace: o.Namespace, Reader: c, Writer: mgr.GetClient()}
-	return store, &controller.OptOutPolicy{Lookup: store, Namespaces: mgr.GetClient(), Override: o.Override}, nil
+	return store, &controller.OptOutPolicy{Lookup: store, Namespaces: mgr.GetClient(),
+		Live: mgr.GetAPIReader(), Override: o.Override}, nil
 }
