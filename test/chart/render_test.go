@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 )
@@ -172,7 +173,11 @@ func renderCases() map[string]renderCase {
 			check: func(g Gomega, r rendered) {
 				g.Expect(r.args).To(ContainElements(
 					"--alertmanager-bind-address=:9443", "--alertmanager-token-secret=teams-webhook",
-					"--alertmanager-resolved-ttl=12h", "--alertmanager-cert-path=/etc/teams-operator/alertmanager-tls"))
+					"--alertmanager-resolved-ttl=12h", "--alertmanager-cert-path=/etc/teams-operator/alertmanager-tls",
+					"--receiver-person-namespace-selector=teams.operator.dev/people in (allowed, on-call),env!=dev"))
+				sel, err := labels.Parse("teams.operator.dev/people in (allowed, on-call),env!=dev")
+				g.Expect(err).NotTo(HaveOccurred(), "the manager parses the flag with labels.Parse")
+				g.Expect(sel.Matches(labels.Set{"teams.operator.dev/people": "on-call"})).To(BeTrue())
 				c := r.deploy.Spec.Template.Spec.Containers[0]
 				g.Expect(c.Ports).To(ContainElement(And(HaveField("Name", "alertmanager"), HaveField("ContainerPort", int32(9443)))))
 				g.Expect(c.VolumeMounts).To(ContainElement(And(
@@ -205,6 +210,8 @@ func renderCases() map[string]renderCase {
 				g.Expect(r.args).To(ContainElements("--alertmanager-bind-address=:9443",
 					"--alertmanager-token-secret=alertmanager-webhook", "--alertmanager-resolved-ttl=24h"))
 				g.Expect(r.args).NotTo(ContainElement(HavePrefix("--alertmanager-cert-path")))
+				g.Expect(r.args).NotTo(ContainElement(HavePrefix("--receiver-person-namespace-selector")),
+					"no namespace may address a person by label unless the value says which")
 				svc := r.get("Service", "teams-operator-alertmanager")
 				g.Expect(svc).NotTo(BeNil())
 				g.Expect(svc.Object["spec"]).To(HaveKeyWithValue("ports", ConsistOf(HaveKeyWithValue("name", "http"))))
@@ -387,16 +394,26 @@ func checkSecure(g Gomega, r rendered) {
 	}
 }
 
-// managerFlags are the flags cmd/main.go defines, read from its source, plus zap's (BindFlags), so that the
-// chart never passes a flag the manager lacks.
+// managerFlags are the flags the manager's package (cmd/*.go: main.go and the *_flags.go beside it) defines, read
+// from its source, plus zap's (BindFlags), so that the chart never passes a flag the manager lacks.
 func managerFlags() ([]string, error) {
-	src, err := os.ReadFile(filepath.Join(repoRoot, "cmd", "main.go"))
+	files, err := filepath.Glob(filepath.Join(repoRoot, "cmd", "*.go"))
 	if err != nil {
 		return nil, err
 	}
 	flags := []string{"--zap-devel", "--zap-encoder", "--zap-log-level", "--zap-stacktrace-level", "--zap-time-encoding"}
-	for _, m := range regexp.MustCompile(`flag\.\w+Var\([^,]+,\s*"([a-z0-9-]+)"`).FindAllStringSubmatch(string(src), -1) {
-		flags = append(flags, "--"+m[1])
+	def := regexp.MustCompile(`\b(?:flag|fs)\.\w+Var\([^,]+,\s*"([a-z0-9-]+)"`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f) // #nosec G304 -- the repository's own sources
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range def.FindAllStringSubmatch(string(src), -1) {
+			flags = append(flags, "--"+m[1])
+		}
 	}
 	return flags, nil
 }

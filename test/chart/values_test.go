@@ -62,6 +62,8 @@ func TestValuesRejected(t *testing.T) {
 		"receiver TTL not a duration": {set: []string{"alertmanager.resolvedTTL=1 day"}, want: "resolvedTTL"},
 		"receiver token Secret name":  {set: []string{"alertmanager.tokenSecretName=Bad_Name"}, want: "tokenSecretName"},
 		"receiver TLS Secret name":    {set: []string{"alertmanager.tls.secretName=Bad_Name"}, want: "secretName"},
+		"receiver person selector with a shell expansion": {set: []string{"alertmanager.personNamespaceSelector=team=$(id)"},
+			want: "personNamespaceSelector"},
 		"receiver in clear text, reachable by anyone": {set: []string{"alertmanager.enabled=true"},
 			want: "serve TLS (alertmanager.tls.secretName) or enable networkPolicy"},
 	}
