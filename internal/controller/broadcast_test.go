@@ -111,6 +111,17 @@ var _ = Describe("Broadcast to an audience", Ordered, func() {
 		bcTarget(ns, "staff", teamsv1alpha1.AudienceTarget{Group: &teamsv1alpha1.GroupAudience{ID: emulator.GeneratedGroupID}})
 		pmMessage(ns, "all-staff", "staff", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = "bc-group-marker" })
 		want, ids := bcExpected(func(emulator.GeneratedUser) bool { return true })
+		By("showing its progress while it sends (the first spec: every conversation is created, so it takes seconds)")
+		Eventually(func(g Gomega) {
+			msg := pmGet(g, ns, "all-staff")
+			st := msg.Status.Broadcast
+			g.Expect(st).NotTo(BeNil())
+			g.Expect(st.Pending).To(BeNumerically(">", 0))
+			g.Expect(st.Delivered).To(BeNumerically(">", 0))
+			g.Expect(st.Progress).To(Equal(fmt.Sprintf("%d/%d", st.Audience-st.Pending, st.Audience)))
+			g.Expect(pmReady(msg).Reason).To(Equal(teamsv1alpha1.SendingReason))
+			g.Expect(pmReady(msg).Message).To(ContainSubstring("pending"))
+		}).WithTimeout(bcTimeout).WithPolling(50 * time.Millisecond).Should(Succeed())
 		msg := bcFinished(ns, "all-staff")
 		st := msg.Status.Broadcast
 		Expect(msg.Status.Phase).To(Equal(teamsv1alpha1.PhaseDelivered))

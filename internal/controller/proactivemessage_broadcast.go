@@ -329,15 +329,18 @@ func (r *ProactiveMessageReconciler) broadcastSend(ctx context.Context, s *messa
 	}
 	s.msg.Status.Phase = teamsv1alpha1.PhaseSending
 	for i := range int(s.msg.Status.Broadcast.Chunks) {
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return outcome.Requeue(time.Millisecond)
+		}
+		if time.Now().After(deadline) {
+			return nil // the budget is spent: broadcastSummary writes the counts so far and comes back
 		}
 		done, err := r.sendChunk(ctx, s, snd, i, deadline, o.Batch)
 		if err != nil {
 			return err
 		}
 		if !done {
-			return outcome.Requeue(time.Millisecond)
+			return nil
 		}
 	}
 	return nil

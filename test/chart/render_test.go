@@ -233,6 +233,11 @@ func renderCases() map[string]renderCase {
 				manager := r.get("ClusterRole", "teams-operator-manager")
 				g.Expect(manager).NotTo(BeNil())
 				g.Expect(fmt.Sprint(manager.Object["rules"])).NotTo(ContainSubstring("secrets"))
+				// Namespaces share a generated rule with Secrets; the manager still reads their labels
+				// (the shared-credentials selector).
+				g.Expect(manager.Object["rules"]).To(ContainElement(And(
+					HaveKeyWithValue("resources", ContainElement("namespaces")),
+					HaveKeyWithValue("verbs", ContainElements("get", "list", "watch")))))
 				for _, ns := range []string{"isolation", "team-a", "team-b"} {
 					var role, binding *unstructured.Unstructured
 					for _, o := range r.objs {
