@@ -21,6 +21,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -56,7 +57,7 @@ type rig struct {
 }
 
 func TestPriorityAndFairShare(t *testing.T) {
-	r := start(t)
+	r := start(t, rigOptions{sendRPS: sendRPS})
 	t.Run("a High message does not wait behind another namespace's Bulk backlog", func(t *testing.T) {
 		r.g = NewWithT(t)
 		r.race("bulk", teamsv1alpha1.PriorityBulk, "alert", teamsv1alpha1.PriorityHigh, r.users[:floodTargets+1])
@@ -159,7 +160,17 @@ func (r *rig) message(ns, name, target string, p teamsv1alpha1.MessagePriority) 
 	})).To(Succeed())
 }
 
-func start(t *testing.T) *rig {
+// rigOptions shape the manager and the emulator of a rig.
+type rigOptions struct {
+	// sendRPS is the manager's --max-send-rps; emulatorRPS the emulator's per-app limit
+	// (0: Teams' 50).
+	sendRPS     float64
+	emulatorRPS int
+	// people, when set, is merged into the emulator's default tenant (a generated organisation).
+	people *emulator.TenantSeed
+}
+
+func start(t *testing.T, o rigOptions) *rig {
 	g := NewWithT(t)
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, or set it to the directory with kube-apiserver and etcd")
@@ -180,8 +191,11 @@ func start(t *testing.T) *rig {
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	g.Expect(err).NotTo(HaveOccurred())
 
-	emu, err := emulator.New(emulator.DefaultSeed(), emulator.Options{})
+	emu, err := emulator.New(emulator.DefaultSeed(), emulator.Options{AppRPS: o.emulatorRPS})
 	g.Expect(err).NotTo(HaveOccurred())
+	if o.people != nil {
+		g.Expect(emu.MergeSeed(&emulator.Seed{Tenants: []emulator.TenantSeed{*o.people}})).To(Succeed())
+	}
 	r := &rig{ctx: ctx, g: g, c: c, emu: emu}
 	seed := emulator.TenantSeed{ID: emulator.DefaultTenantID}
 	for i := range 2 * (floodTargets + 1) {
@@ -214,13 +228,15 @@ func start(t *testing.T) *rig {
 		Endpoints:          endpoints,
 		DefaultCredentials: types.NamespacedName{Namespace: credentials, Name: "teams-credentials"},
 		ExtraRootCAs:       server.RootCAs,
-		MaxSendRPS:         sendRPS,
+		MaxSendRPS:         o.sendRPS,
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  operator.CacheOptions(opts),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		// Each test starts its own manager in this process.
+		Controller: config.Controller{SkipNameValidation: new(true)},
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(operator.Setup(mgr, opts)).To(Succeed())
