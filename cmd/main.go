@@ -43,6 +43,7 @@ func init() {
 
 type flags struct {
 	metricsAddr, probeAddr     string
+	pprofAddr                  string
 	leaderElect, secureMetrics bool
 	leaderElectionNamespace    string
 	enableHTTP2                bool
@@ -76,6 +77,8 @@ func parseFlags() (flags, zap.Options) {
 	flag.StringVar(&f.metricsAddr, "metrics-bind-address", "0",
 		"The address the metrics endpoint binds to: :8443 for HTTPS, :8080 for HTTP, 0 to disable it.")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "0",
+		"The address Go's profiles (/debug/pprof) are served on, unauthenticated: bind it to localhost; 0 turns it off.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false,
 		"Enable leader election, so only one manager replica is active.")
 	flag.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "",
@@ -153,6 +156,7 @@ func run(f flags) error {
 		Scheme:                        scheme,
 		Metrics:                       metricsOptions(f),
 		HealthProbeBindAddress:        f.probeAddr,
+		PprofBindAddress:              f.pprofAddr,
 		LeaderElection:                f.leaderElect,
 		LeaderElectionID:              "teams-operator.teams.operator.dev",
 		LeaderElectionNamespace:       f.leaderElectionNamespace,

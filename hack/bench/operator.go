@@ -44,6 +44,8 @@ type bench struct {
 	api     *http.Client
 	apiHost string
 	mgr     *harness.Manager
+	// pprof is where the manager serves its Go profiles (the scale run only).
+	pprof   string
 	targets []target
 	track   *tracker
 	// stopWatch stops the informer: the API server waits for open watches when it stops.
@@ -182,6 +184,13 @@ func (b *bench) startManager(ctx context.Context, name string) (*harness.Manager
 		"--default-credentials", namespace+"/"+harness.CredentialsName,
 		"--max-send-rps", strconv.FormatFloat(b.o.maxSendRPS, 'g', -1, 64),
 	)
+	if b.o.scale {
+		addr, pprof, err := pprofArgs()
+		if err != nil {
+			return nil, err
+		}
+		b.pprof, args = addr, append(args, pprof...)
+	}
 	return b.env.StartManager(ctx, name, append(args, b.o.managerArgs...)...)
 }
 

@@ -82,6 +82,7 @@ func (b *bench) runScale(ctx context.Context) (*Scale, error) {
 	if s.Before, err = memory(ctx, b.mgr.Pid(), b.mgr.MetricsURL); err != nil {
 		return nil, err
 	}
+	b.saveHeapProfile(ctx, "before")
 
 	seq := lastSeq(b.env.Emulator)
 	writes, err := b.apiWrites(ctx)
@@ -113,6 +114,7 @@ func (b *bench) runScale(ctx context.Context) (*Scale, error) {
 	if s.After, err = memory(ctx, b.mgr.Pid(), b.mgr.MetricsURL); err != nil {
 		return nil, err
 	}
+	b.saveHeapProfile(ctx, "after")
 	// Stay a while: a resend would show in the journal.
 	quiet := time.Now()
 	err = waitFor(ctx, quietAfterResync+time.Minute, "a quiet restarted manager", func() (bool, error) {
@@ -139,4 +141,15 @@ func (b *bench) runScale(ctx context.Context) (*Scale, error) {
 	s.WritesAfterRestart = int(now.messages - writes.messages)
 	s.DeliveredInTeams = len(b.env.Emulator.Activities())
 	return s, nil
+}
+
+// saveHeapProfile writes the manager's heap profile beside the report. A profile that cannot be
+// taken is reported, not fatal: the run's figures are worth more than the profile.
+func (b *bench) saveHeapProfile(ctx context.Context, name string) {
+	path := profilePath(b.o.out, name)
+	if err := heapProfile(ctx, b.pprof, path); err != nil {
+		progress("no heap profile %s: %v", name, err)
+		return
+	}
+	progress("heap profile %s: go tool pprof -sample_index inuse_space %s", name, path)
 }

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+)
+
+// pprofArgs serve the manager's Go profiles on a free local port (--pprof-bind-address), for
+// the heap profiles of the scale run. The address is returned for heapProfile.
+func pprofArgs() (string, []string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		return "", nil, err
+	}
+	return addr, []string{"--pprof-bind-address", addr}, nil
+}
+
+// profilePath is where a heap profile of the run goes: beside the JSON report.
+func profilePath(out, name string) string {
+	return strings.TrimSuffix(out, ".json") + "-heap-" + name + ".pprof"
+}
+
+// heapProfile saves the manager's heap profile, after a GC, to path: `go tool pprof -sample_index
+// inuse_space PATH` shows what holds memory.
+func heapProfile(ctx context.Context, addr, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("heap profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
