@@ -45,9 +45,11 @@ type bench struct {
 	apiHost string
 	mgr     *harness.Manager
 	// pprof is where the manager serves its Go profiles (the scale run only).
-	pprof   string
-	targets []target
-	track   *tracker
+	pprof string
+	// proofKey signs the restored messages of the scale run (the managers' --annotation-key-file).
+	proofKey []byte
+	targets  []target
+	track    *tracker
 	// stopWatch stops the informer: the API server waits for open watches when it stops.
 	stopWatch context.CancelFunc
 }
@@ -190,6 +192,11 @@ func (b *bench) startManager(ctx context.Context, name string) (*harness.Manager
 			return nil, err
 		}
 		b.pprof, args = addr, append(args, pprof...)
+		key, err := b.proofKeyFile()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--annotation-key-file", key)
 	}
 	return b.env.StartManager(ctx, name, append(args, b.o.managerArgs...)...)
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -53,4 +56,19 @@ func heapProfile(ctx context.Context, addr, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// proofKeyFile writes the key the scale run's managers sign delivered messages with, once, and
+// returns its path: both managers and the restored objects must share it.
+func (b *bench) proofKeyFile() (string, error) {
+	path := filepath.Join(b.env.Dir, "bench-delivery-proof.key")
+	if b.proofKey == nil {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key) // never fails (Go 1.24+)
+		b.proofKey = []byte(hex.EncodeToString(key))
+		if err := os.WriteFile(path, b.proofKey, 0o600); err != nil {
+			return "", err
+		}
+	}
+	return path, nil
 }

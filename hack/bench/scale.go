@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
+	"github.com/teams-operator/teams-operator/internal/controller"
 )
 
 // quietAfterResync is how long the restarted manager must stay without a Microsoft call
@@ -42,10 +43,13 @@ func (b *bench) scaleMessage(i int, sendAt metav1.Time) *teamsv1alpha1.Proactive
 	msg := b.message(i)
 	switch b.scaleKind(i) {
 	case restored:
+		activityID, conversationID := "1:"+stableID(msg.Name)[:20], b.targets[i%len(b.targets)].conversationID
 		msg.Annotations = map[string]string{
 			teamsv1alpha1.SendAttemptAnnotation:    sendAt.Add(-48 * time.Hour).UTC().Format(time.RFC3339Nano),
-			teamsv1alpha1.ActivityIDAnnotation:     "1:" + stableID(msg.Name)[:20],
-			teamsv1alpha1.ConversationIDAnnotation: b.targets[i%len(b.targets)].conversationID,
+			teamsv1alpha1.ActivityIDAnnotation:     activityID,
+			teamsv1alpha1.ConversationIDAnnotation: conversationID,
+			// Signed with the managers' key, as the manager signed it before the backup.
+			teamsv1alpha1.DeliveryProofAnnotation: controller.SignDeliveryProof(b.proofKey, msg, conversationID, activityID),
 		}
 	case scheduled:
 		msg.Spec.SendAt = &sendAt

@@ -100,3 +100,10 @@ func (s *messageScope) checkRestoredIDs(ctx context.Context) error {
 	ctrl.LoggerFrom(ctx).Info("Ignoring activity and conversation ids without a valid delivery proof")
 	return s.fail(teamsv1alpha1.UntrustedAnnotationsReason, untrustedIDsMessage)
 }
+
+// SignDeliveryProof is the DeliveryProofAnnotation value a manager started with key
+// (--annotation-key-file, trimmed) records for these ids on msg. The scale benchmark restores
+// delivered messages with it, as a backup brings them back.
+func SignDeliveryProof(key []byte, msg *teamsv1alpha1.ProactiveMessage, conversationID, activityID string) string {
+	return newDeliveryProof(key).sign(msg, conversationID, activityID)
+}
