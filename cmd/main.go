@@ -14,6 +14,7 @@ import (
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -141,6 +142,7 @@ func joinNames(names []cloud.Name) string {
 func main() {
 	f, zapOpts := parseFlags()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	setMemoryLimit(setupLog, memlimit.FromCgroup)
 	if err := run(f); err != nil {
 		setupLog.Error(err, "Manager failed")
 		os.Exit(1)
