@@ -185,6 +185,11 @@ func run(f flags) error {
 	}); err != nil {
 		return err
 	}
+	if f.alertmanager.Enabled() { // template ConfigMaps are checked when saved (docs/sources.md)
+		if err := alertmanager.AddTemplateCheck(mgr, alertmanager.Limits{}); err != nil {
+			return err
+		}
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the health check: %w", err)
 	}

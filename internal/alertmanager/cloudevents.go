@@ -167,18 +167,9 @@ func parseCloudEvents(ctx context.Context, req *request) ([]notification, error)
 		n := CloudEventNotice(&events[i])
 		n.Namespace = req.namespace
 		if gt != nil {
-			tn, err := req.h.templatedNotice(SourceCloudEvents, req.namespace, &events[i], gt, nil)
-			if err != nil {
-				return nil, err
-			}
-			if gt.key == nil {
-				tn.Key = n.Key
-			}
-			if gt.title == nil {
-				tn.Title = n.Title
-			}
-			tn.Labels = n.Labels
-			n = *tn
+			def := n
+			def.Data = &events[i] // templates see the event
+			n = *templatedNotice(ctx, req.h.o.Limits, def, gt)
 		}
 		out = append(out, noticeNotification{n: n, templates: gt})
 	}

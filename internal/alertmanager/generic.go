@@ -36,17 +36,24 @@ const (
 	TitleTemplateKey = "title.tmpl"
 )
 
-// genericTemplates are the parsed templates of one ConfigMap.
+// genericTemplates are the parsed templates of one ConfigMap; a key that is absent or broken is nil.
 type genericTemplates struct {
-	name                     string
+	// where names the ConfigMap in notes: "template ConfigMap ns/name".
+	where                    string
 	card, key, status, title *template.Template
 }
 
-// loadGenericTemplates reads the ConfigMap once per request and parses its templates.
-func (h *handler) loadGenericTemplates(ctx context.Context, ns, name string) (*genericTemplates, error) {
-	if name == "" {
-		return nil, reject(http.StatusBadRequest, ReasonBadPath, "the %s source needs ?template=<ConfigMap> with a %q key", SourceGeneric, TemplateKey)
-	}
+// templateKeys are the keys of a template ConfigMap and what replaces each when it is absent or broken.
+var templateKeys = []struct{ key, builtin string }{
+	{TemplateKey, "the built-in card was used"},
+	{KeyTemplateKey, "the default key was used"},
+	{StatusTemplateKey, "the status " + NoticeInfo + " was used"},
+	{TitleTemplateKey, "the default title was used"},
+}
+
+// templateConfigMap reads the template ConfigMap name of ns. A bad name or a missing ConfigMap
+// is the sender's URL being wrong: a 4xx, not a fallback.
+func (h *handler) templateConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 		return nil, reject(http.StatusBadRequest, ReasonBadPath, "template %q is not a valid ConfigMap name: %s", name, strings.Join(errs, "; "))
 	}
@@ -57,40 +64,59 @@ func (h *handler) loadGenericTemplates(ctx context.Context, ns, name string) (*g
 		}
 		return nil, err
 	}
-	gt := &genericTemplates{name: name}
-	for _, k := range []struct {
-		key      string
-		into     **template.Template
-		required bool
-	}{{TemplateKey, &gt.card, true}, {KeyTemplateKey, &gt.key, false}, {StatusTemplateKey, &gt.status, false}, {TitleTemplateKey, &gt.title, false}} {
-		text, ok := cm.Data[k.key]
+	return cm, nil
+}
+
+// parseTemplateSet parses the keys of a template ConfigMap's data (card.tmpl only, unless all);
+// a key that does not parse is left nil and noted, and so is a missing card.tmpl.
+func parseTemplateSet(ctx context.Context, where string, data map[string]string, all bool) *genericTemplates {
+	gt := &genericTemplates{where: where}
+	into := map[string]**template.Template{TemplateKey: &gt.card, KeyTemplateKey: &gt.key,
+		StatusTemplateKey: &gt.status, TitleTemplateKey: &gt.title}
+	for _, k := range templateKeys {
+		if !all && k.key != TemplateKey {
+			continue
+		}
+		text, ok := data[k.key]
 		if !ok {
-			if k.required {
-				return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "template ConfigMap %s/%s has no key %q", ns, name, k.key)
+			if k.key == TemplateKey {
+				noteFallback(ctx, "%s has no key %q; %s", where, k.key, k.builtin)
 			}
 			continue
 		}
-		t, err := ParseTemplate(name+"/"+k.key, text)
+		t, err := ParseTemplate(k.key, text)
 		if err != nil {
-			return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "ConfigMap %s/%s: %v", ns, name, err)
+			noteFallback(ctx, "%s: %s: %v; %s", where, k.key, err, k.builtin)
+			continue
 		}
-		*k.into = t
+		*into[k.key] = t
 	}
-	return gt, nil
+	return gt
 }
 
-// text renders a short template (key, status, title) to at most limit runes, trimmed.
-func (h *handler) text(t *template.Template, n *Notice, limit int, what string) (string, error) {
-	if t == nil {
-		return "", nil
+// loadGenericTemplates reads the ConfigMap once per request and parses its templates.
+func (h *handler) loadGenericTemplates(ctx context.Context, ns, name string) (*genericTemplates, error) {
+	if name == "" {
+		return nil, reject(http.StatusBadRequest, ReasonBadPath, "the %s source needs ?template=<ConfigMap> with a %q key", SourceGeneric, TemplateKey)
 	}
-	out, err := ExecuteTemplate(t, n, h.o.Limits)
+	cm, err := h.templateConfigMap(ctx, ns, name)
 	if err != nil {
-		return "", reject(http.StatusUnprocessableEntity, ReasonTemplate, "%s: %v", what, err)
+		return nil, err
+	}
+	return parseTemplateSet(ctx, templateWhere(ns, name), cm.Data, true), nil
+}
+
+func templateWhere(ns, name string) string { return "template ConfigMap " + ns + "/" + name }
+
+// renderShort renders a short template (key, status, title) to at most limit runes, trimmed.
+func renderShort(t *template.Template, n *Notice, lim Limits, limit int) (string, error) {
+	out, err := ExecuteTemplate(t, n, lim)
+	if err != nil {
+		return "", err
 	}
 	s := strings.TrimSpace(string(out))
 	if len(s) > limit*4 || len([]rune(s)) > limit {
-		return "", reject(http.StatusUnprocessableEntity, ReasonTemplate, "%s: the output is longer than %d characters", what, limit)
+		return "", fmt.Errorf("the output is longer than %d characters", limit)
 	}
 	return s, nil
 }
@@ -112,41 +138,59 @@ func parseGeneric(ctx context.Context, req *request) ([]notification, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := req.h.templatedNotice(SourceGeneric, req.namespace, data, gt, req.body)
-	if err != nil {
-		return nil, err
-	}
+	n := templatedNotice(ctx, req.h.o.Limits, genericNotice(req.namespace, data, req.body), gt)
 	return []notification{noticeNotification{n: *n, templates: gt}}, nil
 }
 
-// templatedNotice builds a notice from data with the key, status and title templates of gt.
-func (h *handler) templatedNotice(source, ns string, data any, gt *genericTemplates, body []byte) (*Notice, error) {
-	n := &Notice{Namespace: ns, Source: source, Status: NoticeInfo, Data: data, Labels: scalarFields(data)}
-	var err error
-	if n.Key, err = h.text(gt.key, n, maxKey, KeyTemplateKey); err != nil {
-		return nil, err
-	}
-	if n.Key == "" {
-		sum := sha256.Sum256(body)
-		n.Key = "body:" + hex.EncodeToString(sum[:])
-	}
-	status, err := h.text(gt.status, n, 63, StatusTemplateKey)
-	if err != nil {
-		return nil, err
-	}
-	if status != "" {
-		if err := statusValue(status); err != nil {
-			return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "%s: %v", StatusTemplateKey, err)
+// templatedNotice builds a notice from data with the key, status and title templates of gt,
+// starting from def (the source's own key, title, text, facts and labels). A template that
+// fails is noted and def's value used.
+func templatedNotice(ctx context.Context, lim Limits, def Notice, gt *genericTemplates) *Notice {
+	n := &def
+	n.Status = NoticeInfo
+	text := func(t *template.Template, key string, limit int, check func(string) error) string {
+		if t == nil {
+			return ""
 		}
+		s, err := renderShort(t, n, lim, limit)
+		if err == nil && s != "" && check != nil {
+			err = check(s)
+		}
+		if err != nil {
+			noteFallback(ctx, "%s: %s: %v; %s", gt.where, key, err, builtinOf(key))
+			return ""
+		}
+		return s
+	}
+	if key := text(gt.key, KeyTemplateKey, maxKey, nil); key != "" {
+		n.Key = key
+	}
+	if status := text(gt.status, StatusTemplateKey, 63, statusValue); status != "" {
 		n.Status = status
 	}
-	if n.Title, err = h.text(gt.title, n, h.o.Limits.MaxValueLen, TitleTemplateKey); err != nil {
-		return nil, err
+	if title := text(gt.title, TitleTemplateKey, lim.MaxValueLen, nil); title != "" {
+		n.Title = title
 	}
-	if n.Title == "" {
-		n.Title = source + " notification"
+	return n
+}
+
+// genericNotice is the notice of a generic body before its templates run: its key a hash of
+// the body (only an identical body finds the message again), its text the body.
+func genericNotice(ns string, data any, body []byte) Notice {
+	sum := sha256.Sum256(body)
+	return Notice{Namespace: ns, Source: SourceGeneric, Key: "body:" + hex.EncodeToString(sum[:]),
+		Title: SourceGeneric + " notification", Text: truncate(dataText(data), maxNoticeText),
+		Data: data, Labels: scalarFields(data)}
+}
+
+// builtinOf says what replaces a template key.
+func builtinOf(key string) string {
+	for _, k := range templateKeys {
+		if k.key == key {
+			return k.builtin
+		}
 	}
-	return n, nil
+	return "the built-in was used"
 }
 
 // scalarFields are a JSON object's top-level strings, numbers and booleans: the labels a
@@ -168,11 +212,8 @@ func scalarFields(data any) map[string]string {
 	return out
 }
 
-// renderTemplated renders the card of a notice with its ConfigMap's card template.
-func (h *handler) renderTemplated(n *Notice, gt *genericTemplates) (*teamsv1alpha1.AdaptiveCard, error) {
-	card, err := RenderTemplate(gt.card, n, h.o.Limits)
-	if err != nil {
-		return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "ConfigMap %s/%s: %v", n.Namespace, gt.name, err)
-	}
-	return card, nil
+// renderTemplated renders the card of a notice with its ConfigMap's card template, or the
+// built-in card when that template is absent or fails.
+func (h *handler) renderTemplated(ctx context.Context, n *Notice, gt *genericTemplates) (*teamsv1alpha1.AdaptiveCard, error) {
+	return renderOrBuiltin(ctx, gt.where, gt.card, n, h.o.Limits, func() (*teamsv1alpha1.AdaptiveCard, error) { return NoticeCard(n) })
 }

@@ -79,7 +79,8 @@ func TestGenericWithoutKey(t *testing.T) {
 	g.Expect(b.body.Name).NotTo(Equal(a.body.Name))
 }
 
-// Bad input and bad templates get a clear 4xx, within the budget, and the next request works.
+// Bad input gets a clear 4xx; a bad template, within the budget, falls back to the built-in
+// card, key, status or title and says so in the answer's warnings; the next request works.
 func TestGenericRefusals(t *testing.T) {
 	bad := func(key, text string) map[string]string {
 		m := map[string]string{TemplateKey: ciCard[TemplateKey]}
@@ -105,16 +106,16 @@ func TestGenericRefusals(t *testing.T) {
 	}{
 		"no template":          {query: "", wantCode: 400, wantReason: ReasonBadPath, wantMsg: "needs ?template=<ConfigMap>"},
 		"missing ConfigMap":    {query: "?template=nope", wantCode: 422, wantReason: ReasonTemplate, wantMsg: "not found"},
-		"no card key":          {query: "?template=no-card", wantCode: 422, wantReason: ReasonTemplate, wantMsg: `has no key "card.tmpl"`},
+		"no card key":          {query: "?template=no-card", wantCode: 200, wantMsg: `has no key "card.tmpl"`},
 		"malformed JSON":       {query: "?template=ci", body: `{"pipeline":`, wantCode: 400, wantReason: ReasonMalformed, wantMsg: "malformed JSON"},
 		"two JSON values":      {query: "?template=ci", body: `{} {}`, wantCode: 400, wantReason: ReasonMalformed, wantMsg: "more than one JSON value"},
-		"a looping template":   {query: "?template=loops", wantCode: 422, wantReason: ReasonTemplate, wantMsg: "exceeds its budget"},
-		"megabytes of output":  {query: "?template=megabytes", wantCode: 422, wantReason: ReasonTemplate, wantMsg: "exceeds its budget"},
-		"a megabyte template":  {query: "?template=huge-text", wantCode: 422, wantReason: ReasonTemplate, wantMsg: "more than 65536"},
-		"a looping key":        {query: "?template=key-loop", wantCode: 422, wantReason: ReasonTemplate, wantMsg: "key.tmpl: card template: the template exceeds its budget"},
-		"a key too long":       {query: "?template=long-key", wantCode: 422, wantReason: ReasonTemplate, wantMsg: "longer than 4096"},
-		"a status not a label": {query: "?template=bad-status", wantCode: 422, wantReason: ReasonTemplate, wantMsg: "is not a label value"},
-		"not a card":           {query: "?template=not-a-card", wantCode: 422, wantReason: ReasonTemplate, wantMsg: "not an Adaptive Card"},
+		"a looping template":   {query: "?template=loops", wantCode: 200, wantMsg: "exceeds its budget"},
+		"megabytes of output":  {query: "?template=megabytes", wantCode: 200, wantMsg: "exceeds its budget"},
+		"a megabyte template":  {query: "?template=huge-text", wantCode: 200, wantMsg: "more than 65536"},
+		"a looping key":        {query: "?template=key-loop", wantCode: 200, wantMsg: "key.tmpl: card template: the template exceeds its budget"},
+		"a key too long":       {query: "?template=long-key", wantCode: 200, wantMsg: "longer than 4096"},
+		"a status not a label": {query: "?template=bad-status", wantCode: 200, wantMsg: "is not a label value"},
+		"not a card":           {query: "?template=not-a-card", wantCode: 200, wantMsg: "not an Adaptive Card"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -126,9 +127,13 @@ func TestGenericRefusals(t *testing.T) {
 			start := time.Now()
 			r := f.post(t, genericPath+tc.query, testToken, body)
 			g.Expect(r.code).To(Equal(tc.wantCode), "%+v", r.body)
+			g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second), "bounded by the template budget")
+			if tc.wantCode == http.StatusOK {
+				g.Expect(r.body.Warnings).To(ContainElement(And(ContainSubstring(tc.wantMsg), ContainSubstring("was used"))))
+				return
+			}
 			g.Expect(r.body.Reason).To(Equal(tc.wantReason))
 			g.Expect(r.body.Message).To(ContainSubstring(tc.wantMsg))
-			g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second), "bounded by the template budget")
 		})
 	}
 	g := NewWithT(t)

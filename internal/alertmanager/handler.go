@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"text/template"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -350,48 +349,19 @@ func (h *handler) render(ctx context.Context, p *Payload, ns, target, tmpl strin
 	return Message(v, card, tmpl, h.o.ResolvedTTL), nil
 }
 
-// renderCard renders data with the template in ConfigMap tmpl of ns, or with builtin when tmpl is "".
+// renderCard renders data with the template in ConfigMap tmpl of ns, or with builtin when tmpl
+// is "" or its template is broken (noted in the answer's warnings).
 func (h *handler) renderCard(ctx context.Context, ns, tmpl string, data any,
 	builtin func() (*teamsv1alpha1.AdaptiveCard, error)) (*teamsv1alpha1.AdaptiveCard, error) {
 	if tmpl == "" {
-		card, err := builtin()
-		if err != nil {
-			return nil, reject(http.StatusUnprocessableEntity, ReasonInvalid, "%v", err)
-		}
-		return card, nil
+		return renderOrBuiltin(ctx, "", nil, data, h.o.Limits, builtin)
 	}
-	t, err := h.loadTemplate(ctx, ns, tmpl, TemplateKey)
+	cm, err := h.templateConfigMap(ctx, ns, tmpl)
 	if err != nil {
 		return nil, err
 	}
-	card, err := RenderTemplate(t, data, h.o.Limits)
-	if err != nil {
-		return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "ConfigMap %s/%s: %v", ns, tmpl, err)
-	}
-	return card, nil
-}
-
-// loadTemplate reads and parses the key of the template ConfigMap name in ns.
-func (h *handler) loadTemplate(ctx context.Context, ns, name, key string) (*template.Template, error) {
-	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-		return nil, reject(http.StatusBadRequest, ReasonBadPath, "template %q is not a valid ConfigMap name: %s", name, strings.Join(errs, "; "))
-	}
-	cm := &corev1.ConfigMap{}
-	if err := h.o.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cm); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "template ConfigMap %s/%s not found", ns, name)
-		}
-		return nil, err
-	}
-	text, ok := cm.Data[key]
-	if !ok {
-		return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "template ConfigMap %s/%s has no key %q", ns, name, key)
-	}
-	t, err := ParseTemplate(name, text)
-	if err != nil {
-		return nil, reject(http.StatusUnprocessableEntity, ReasonTemplate, "ConfigMap %s/%s: %v", ns, name, err)
-	}
-	return t, nil
+	gt := parseTemplateSet(ctx, templateWhere(ns, tmpl), cm.Data, false)
+	return renderOrBuiltin(ctx, gt.where, gt.card, data, h.o.Limits, builtin)
 }
 
 // upsertWithRetry retries a write that lost a race (another replica, the controller) with

@@ -187,7 +187,7 @@ func (nn noticeNotification) render(ctx context.Context, h *handler, target, tmp
 	var card *teamsv1alpha1.AdaptiveCard
 	var err error
 	if nn.templates != nil {
-		card, err = h.renderTemplated(&n, nn.templates)
+		card, err = h.renderTemplated(ctx, &n, nn.templates)
 	} else {
 		card, err = h.renderCard(ctx, n.Namespace, tmpl, &n, func() (*teamsv1alpha1.AdaptiveCard, error) { return NoticeCard(&n) })
 	}

@@ -114,6 +114,7 @@ func (h *handler) serveSource(src *source) http.HandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), h.o.Timeout)
 		defer cancel()
+		ctx, fb := withFallbacks(ctx)
 		out, err := h.handle(ctx, w, r, src, ns, target, route)
 		if err != nil {
 			var rej *rejection
@@ -127,6 +128,10 @@ func (h *handler) serveSource(src *source) http.HandlerFunc {
 			log.Info("Refused a notification", "status", rej.code, "reason", rej.reason, "error", rej.message)
 			h.write(w, rej)
 			return
+		}
+		if len(fb.notes) > 0 { // a broken template: shown with the built-in, and said so
+			out.Warnings = append(out.Warnings, fb.notes...)
+			templateFallbacksTotal.WithLabelValues(src.name).Inc()
 		}
 		notificationsTotal.WithLabelValues(out.Result).Inc()
 		sourceNotificationsTotal.WithLabelValues(src.name, out.Result).Inc()
