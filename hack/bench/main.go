@@ -54,7 +54,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.appRPS, "app-rps", 50, "the emulator's Connector limit per app per tenant (Teams: 50)")
 	fs.DurationVar(&o.latency, "latency", 80*time.Millisecond,
 		"latency the emulator adds to every Graph and Connector call")
-	fs.Float64Var(&o.maxSendRPS, "max-send-rps", 48, "the manager's --max-send-rps, and the direct loop's app limiter")
+	fs.Float64Var(&o.maxSendRPS, "max-send-rps", 50, "the manager's --max-send-rps, and the direct loop's app limiter")
 	fs.IntVar(&o.creators, "creators", 8, "goroutines creating objects")
 	fs.IntVar(&o.probe, "probe", 10, "messages sent one at a time after the burst, for the unloaded latency")
 	fs.IntVar(&o.bulk, "bulk", 1000, "priority phase: Bulk messages one namespace floods (0: no priority phase)")

@@ -29,6 +29,14 @@ type Limiter interface {
 	Wait(ctx context.Context, appID, key string) error
 }
 
+// timedLimiter is a Limiter that also learns when the answer came (both
+// ratelimit limiters): Teams counts a request when it arrives, somewhere
+// between its send and its answer, so the limiter holds the request's place
+// until then (ratelimit's sendlog.go).
+type timedLimiter interface {
+	Acquire(ctx context.Context, appID, key string) (done func(), err error)
+}
+
 // Options configure a Client.
 type Options struct {
 	// HTTPClient sends the requests (the shared transport). The Client uses a
@@ -203,10 +211,12 @@ func (c *Client) post(ctx context.Context, cl call) (string, error) {
 }
 
 // do runs the steps in the order that keeps tokens safe and limits honest:
-// policy check, token, rate limiters, one request. The token comes before the
+// policy check, token, the request built, rate limiters, one request, whose
+// answer the limiters are told of. The token and the encoding come before the
 // limiters so that nothing slow (a token exchange) sits between a limiter's
 // admission and the request reaching Teams: Teams counts arrivals, and a delay
-// there would bunch requests into a window the limiter kept free. It returns the
+// there would bunch requests into a window the limiter kept free (what delay is
+// left, the limiters account for from the answer's time). It returns the
 // HTTP status (0 without a response) so callers can tell a lost answer to a 2xx
 // from a failure.
 func (c *Client) do(ctx context.Context, cl call, out any) (int, error) {
@@ -219,14 +229,15 @@ func (c *Client) do(ctx context.Context, cl call, out any) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("acquiring token for botframework %s: %w", cl.op, err)
 	}
-	if err := c.wait(ctx, cl.thread); err != nil {
-		return 0, fmt.Errorf("botframework %s: waiting for the rate limiter: %w", cl.op, err)
-	}
 	req, err := c.newRequest(ctx, cl, base, token)
 	if err != nil {
 		return 0, err
 	}
-	status, body, err := c.send(req, cl.op)
+	answered, err := c.wait(ctx, cl.thread)
+	if err != nil {
+		return 0, fmt.Errorf("botframework %s: waiting for the rate limiter: %w", cl.op, err)
+	}
+	status, body, err := c.send(req, cl.op, answered)
 	if status == http.StatusTooManyRequests {
 		c.throttled(ctx)
 	}
@@ -241,16 +252,39 @@ func (c *Client) do(ctx context.Context, cl call, out any) (int, error) {
 	return status, nil
 }
 
-func (c *Client) wait(ctx context.Context, thread string) error {
-	if c.appLimit != nil {
-		if err := c.appLimit.Wait(ctx, c.appID, c.tenantID); err != nil {
-			return err
+// wait waits for both limiters and returns what tells them the answer came.
+// The conversation's first: a request held back by its conversation's window
+// (7 per second) must not hold a place in the app's 50 per second meanwhile.
+func (c *Client) wait(ctx context.Context, thread string) (answered func(), err error) {
+	var dones []func()
+	answered = func() {
+		for _, d := range dones {
+			d()
 		}
 	}
 	if c.convLimit != nil && thread != "" {
-		return c.convLimit.Wait(ctx, c.appID, thread)
+		d, err := acquire(ctx, c.convLimit, c.appID, thread)
+		if err != nil {
+			return nil, err
+		}
+		dones = append(dones, d)
 	}
-	return nil
+	if c.appLimit != nil {
+		d, err := acquire(ctx, c.appLimit, c.appID, c.tenantID)
+		if err != nil {
+			answered() // the conversation's place: nothing left, nothing more to wait for
+			return nil, err
+		}
+		dones = append(dones, d)
+	}
+	return answered, nil
+}
+
+func acquire(ctx context.Context, l Limiter, appID, key string) (func(), error) {
+	if t, ok := l.(timedLimiter); ok {
+		return t.Acquire(ctx, appID, key)
+	}
+	return func() {}, l.Wait(ctx, appID, key)
 }
 
 // throttled tells the app limiter of a 429, so that it can warn when this process's own
@@ -285,11 +319,13 @@ func (c *Client) newRequest(ctx context.Context, cl call, base *url.URL, token s
 	return req, nil
 }
 
-// send sends req once. It returns the status (0 without a response) and the
-// 2xx body, capped at maxBodyBytes.
-func (c *Client) send(req *http.Request, op string) (int, []byte, error) {
+// send sends req once and calls answered as soon as the answer (or the
+// failure) is in. It returns the status (0 without a response) and the 2xx body,
+// capped at maxBodyBytes.
+func (c *Client) send(req *http.Request, op string, answered func()) (int, []byte, error) {
 	req, written := msapi.TrackWrite(req)
 	resp, err := c.hc.Do(req)
+	answered()
 	if err != nil {
 		return 0, nil, msapi.NoResponse(msapi.APIBotFramework, op, req, written(), err)
 	}

@@ -47,7 +47,7 @@ func TestRequests(t *testing.T) {
 			uri:    "/v3/conversations",
 			body:   `{"isGroup":false,"bot":{"id":"28:bot-app"},"members":[{"id":"29:user"}],"tenantId":"tenant-1","channelData":{"tenant":{"id":"tenant-1"}}}`,
 			op:     "createConversation",
-			limits: []string{"app-limiter bot-app/tenant-1", "conv-limiter bot-app/29:user"},
+			limits: []string{"conv-limiter bot-app/29:user", "app-limiter bot-app/tenant-1"},
 		},
 		"create channel thread": {
 			respond: reply(201, `{"id":"`+channelThread+`","activityId":"1700000000000"}`),
@@ -64,7 +64,7 @@ func TestRequests(t *testing.T) {
 			body: `{"isGroup":true,"activity":{"type":"message","text":"root post","textFormat":"markdown"},` +
 				`"channelData":{"channel":{"id":"19:abc@thread.tacv2"},"notification":{"alert":true}}}`,
 			op:     "createConversation",
-			limits: []string{"app-limiter bot-app/tenant-1", "conv-limiter bot-app/19:abc@thread.tacv2"},
+			limits: []string{"conv-limiter bot-app/19:abc@thread.tacv2", "app-limiter bot-app/tenant-1"},
 		},
 		"send text with a mention and an alert": {
 			respond: reply(200, `{"id":"1700000000001"}`),
@@ -83,7 +83,7 @@ func TestRequests(t *testing.T) {
 				`"entities":[{"type":"mention","text":"<at>Ada</at>","mentioned":{"id":"29:ada","name":"Ada"}}],` +
 				`"channelData":{"notification":{"alert":true}}}`,
 			op:     "sendActivity",
-			limits: []string{"app-limiter bot-app/tenant-1", "conv-limiter bot-app/a:1qhNLq"},
+			limits: []string{"conv-limiter bot-app/a:1qhNLq", "app-limiter bot-app/tenant-1"},
 		},
 		"send a card into a channel thread": {
 			respond: reply(201, `{"id":"1700000000002"}`),
@@ -98,7 +98,7 @@ func TestRequests(t *testing.T) {
 			uri:    "/v3/conversations/19%3Aabc%40thread.tacv2%3Bmessageid%3D1700000000000/activities",
 			body:   `{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive","content":` + string(card) + `}]}`,
 			op:     "sendActivity",
-			limits: []string{"app-limiter bot-app/tenant-1", "conv-limiter bot-app/19:abc@thread.tacv2"},
+			limits: []string{"conv-limiter bot-app/19:abc@thread.tacv2", "app-limiter bot-app/tenant-1"},
 		},
 		"reply": {
 			respond: reply(200, `{"id":"1700000000003"}`),
@@ -110,7 +110,7 @@ func TestRequests(t *testing.T) {
 			uri:    "/v3/conversations/19%3Aabc%40thread.tacv2/activities/1700000000000",
 			body:   `{"type":"message","text":"in thread","replyToId":"1700000000000"}`,
 			op:     "replyToActivity",
-			limits: []string{"app-limiter bot-app/tenant-1", "conv-limiter bot-app/19:abc@thread.tacv2"},
+			limits: []string{"conv-limiter bot-app/19:abc@thread.tacv2", "app-limiter bot-app/tenant-1"},
 		},
 		"update": {
 			respond: reply(200, `{"id":"1700000000001"}`),
@@ -481,7 +481,7 @@ func TestLimiterErrorStopsTheCall(t *testing.T) {
 	_, err := f.client.SendActivity(context.Background(), f.server.serviceURL(), "a:1", &Activity{Text: "x"})
 	g.Expect(err).To(MatchError(context.DeadlineExceeded))
 	g.Expect(err).To(MatchError(ContainSubstring("waiting for the rate limiter")))
-	g.Expect(f.j.list()).To(Equal([]string{"token", "app-limiter bot-app/tenant-1"}), "no request")
+	g.Expect(f.j.list()).To(Equal([]string{"token"}), "no request, and no place taken at the app limiter")
 }
 
 func TestLimitersAreOptional(t *testing.T) {

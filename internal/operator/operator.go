@@ -23,9 +23,12 @@ import (
 	"github.com/teams-operator/teams-operator/internal/transport"
 )
 
-// DefaultMaxSendRPS is a little under Teams' documented 50 requests per second per app per
-// tenant, so the operator runs at the allowed rate without being throttled.
-const DefaultMaxSendRPS = 48
+// DefaultMaxSendRPS is Teams' documented 50 requests per second per app per tenant
+// (https://learn.microsoft.com/en-us/microsoftteams/platform/bots/how-to/rate-limit). The app
+// limiter keeps it as Teams counts it, a sliding window of 1 s measured on arrival: each request
+// counts until its answer, plus ratelimit.AppMargin, so the operator sends at about 49.5 per
+// second without being throttled (docs/performance.md).
+const DefaultMaxSendRPS = ratelimit.TeamsAppLimit
 
 // Options are the manager's settings (its flags).
 type Options struct {

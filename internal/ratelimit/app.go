@@ -12,8 +12,15 @@ import (
 // waiter whose next free slot has passed holds nothing a new queue would not.
 const appSweep = 10 * time.Minute
 
-// AppLimiter spaces requests per (app, tenant) at least 1/rps apart, so no 1 s
-// window ever holds more than rps requests (rounded up for fractional rates).
+// AppLimiter keeps the requests per (app, tenant) within a sliding window of
+// rps per second (rounded up for fractional rates, over a longer window), as
+// Teams counts them: "at most 50 in any second" per app per tenant
+// (https://learn.microsoft.com/en-us/microsoftteams/platform/bots/how-to/rate-limit,
+// docs/dev/contracts.md "Rate limit semantics"). A request counts in the window
+// from when it leaves until the latest moment it may have reached Teams, as
+// sendlog.go explains (Acquire; Wait counts the send time alone), plus
+// AppMargin. Requests go about 1/rps apart while the window is full, faster
+// while a pause left it part empty, so the pause's slots are caught up.
 //
 // Requests that cannot go at once wait in a queue ordered by their Turn (see
 // WithTurn): by priority first, then, within a priority, by start-time fair
@@ -24,6 +31,7 @@ const appSweep = 10 * time.Minute
 // priority: a namespace at its cap lets the others go first.
 type AppLimiter struct {
 	interval time.Duration // 0: no limit
+	window   Window
 	clock    clock
 	metrics  waitObserver
 
@@ -42,7 +50,11 @@ func NewAppLimiter(rps float64) *AppLimiter {
 }
 
 func newAppLimiter(c clock, rps float64) *AppLimiter {
-	return &AppLimiter{interval: intervalOf(rps), clock: c, metrics: waitMetrics("app"), queues: map[appKey]*appQueue{}}
+	l := &AppLimiter{interval: intervalOf(rps), clock: c, metrics: waitMetrics("app"), queues: map[appKey]*appQueue{}}
+	if l.interval > 0 {
+		l.window = windowOf(rps)
+	}
+	return l
 }
 
 // intervalOf is the spacing of rps requests per second, rounded up to the
@@ -57,33 +69,54 @@ func intervalOf(rps float64) time.Duration {
 // Wait blocks until a request for the app in the tenant may be sent, or ctx is
 // done, taking its turn as TurnFrom(ctx) says. It returns at once with an error
 // when ctx's deadline comes before the turn could (counting nothing), and
-// counts nothing when ctx ends while waiting.
+// counts nothing when ctx ends while waiting. The request counts at the time
+// Wait returns; Acquire also counts how long the request took.
 func (l *AppLimiter) Wait(ctx context.Context, appID, tenantID string) error {
-	return l.WaitTurn(ctx, appID, tenantID, TurnFrom(ctx))
+	done, err := l.acquire(ctx, appID, tenantID, TurnFrom(ctx), false)
+	if err == nil {
+		done()
+	}
+	return err
 }
 
 // WaitTurn is Wait with the turn given explicitly.
 func (l *AppLimiter) WaitTurn(ctx context.Context, appID, tenantID string, t Turn) error {
+	done, err := l.acquire(ctx, appID, tenantID, t, false)
+	if err == nil {
+		done()
+	}
+	return err
+}
+
+// Acquire is Wait for a caller that reports when the answer came: call done
+// (once) as soon as the response, or the failure, is in. Until then the request
+// holds its place in the window, and afterwards as long as it may have reached
+// Teams late (sendlog.go).
+func (l *AppLimiter) Acquire(ctx context.Context, appID, tenantID string) (done func(), err error) {
+	return l.acquire(ctx, appID, tenantID, TurnFrom(ctx), true)
+}
+
+func (l *AppLimiter) acquire(ctx context.Context, appID, tenantID string, t Turn, timed bool) (func(), error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	if l.interval == 0 {
 		l.metrics.observe(0)
-		return nil
+		return func() {}, nil
 	}
 	l.mu.Lock()
 	start := l.clock.Now()
 	q := l.queue(appKey{appID, tenantID}, start)
 	if q.waiting == 0 && q.mayGo(t.Namespace, start) {
-		q.admit(t, start) // the common case: nobody waiting, the slot is free
+		s := q.admit(t, start) // the common case: nobody waiting, the slot is free
 		l.mu.Unlock()
 		l.metrics.observe(0)
-		return nil
+		return l.doneFunc(q, s, timed), nil
 	}
 	if deadline, ok := ctx.Deadline(); ok {
 		if eta := q.estimate(t, start); deadline.Sub(start) < eta {
 			l.mu.Unlock()
-			return fmt.Errorf("waiting about %s for the app rate limit would pass the deadline: %w", eta, context.DeadlineExceeded)
+			return nil, fmt.Errorf("waiting about %s for the app rate limit would pass the deadline: %w", eta, context.DeadlineExceeded)
 		}
 	}
 	l.seq++
@@ -101,11 +134,31 @@ func (l *AppLimiter) WaitTurn(ctx context.Context, appID, tenantID string, t Tur
 		}
 		l.mu.Unlock()
 		if !admitted {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	l.metrics.observe(l.clock.Now().Sub(start))
-	return nil
+	return l.doneFunc(q, w.sent, timed), nil
+}
+
+// doneFunc returns what records the answer to s: its time when timed, else the
+// send time (Wait).
+func (l *AppLimiter) doneFunc(q *appQueue, s *sent, timed bool) func() {
+	if !timed {
+		return func() {
+			l.mu.Lock()
+			q.log.settle(s, s.at)
+			l.mu.Unlock()
+		}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			q.finish(s, l.clock.Now())
+			l.mu.Unlock()
+		})
+	}
 }
 
 // TryAcquire counts a request (of the zero Turn) if it may be sent now and
@@ -120,7 +173,7 @@ func (l *AppLimiter) TryAcquire(appID, tenantID string) (bool, time.Duration) {
 	now := l.clock.Now()
 	q := l.queue(appKey{appID, tenantID}, now)
 	if q.waiting == 0 && q.mayGo("", now) {
-		q.admit(Turn{}, now)
+		q.log.settle(q.admit(Turn{}, now), now)
 		return true, 0
 	}
 	return false, max(q.estimate(Turn{}, now), time.Nanosecond)
@@ -133,7 +186,7 @@ func (l *AppLimiter) queue(key appKey, now time.Time) *appQueue {
 	}
 	q, ok := l.queues[key]
 	if !ok {
-		q = newAppQueue(l.interval)
+		q = newAppQueue(l.interval, l.window)
 		l.queues[key] = q
 	}
 	return q
@@ -162,7 +215,7 @@ func (l *AppLimiter) dispatch(q *appQueue) {
 				break
 			}
 			q.remove(w)
-			q.admit(w.turn, now)
+			w.sent = q.admit(w.turn, now)
 			w.done = true
 			close(w.admitted)
 		}

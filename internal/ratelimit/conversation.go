@@ -26,33 +26,35 @@ var DefaultConversationWindows = []Window{
 	{Count: 1800, Period: time.Hour},
 }
 
-// Margin widens every window on the client side. Requests admitted at exactly the
-// window's edge can still reach the server closer together than they left (one is
-// delayed in our process or on the wire more than the next), and the server would
-// answer 429 (a new connection's TLS handshake alone can take tens of
-// milliseconds on a loaded machine). The margin absorbs that jitter at a cost of
-// about 2.5% of the 2 s window's throughput and nothing measurable of the long
-// windows that bound sustained sending.
+// Margin widens every conversation window on the client side. Requests admitted at
+// exactly the window's edge can still reach the server closer together than they
+// left (one is delayed in our process or on the wire more than the next), and the
+// server would answer 429. Acquire counts each request until the latest moment it
+// may have arrived (sendlog.go), which covers a slow request (a new connection's
+// TLS handshake, a stalled process); the margin is for what that cannot see, at a
+// cost of about 2.5% of the 2 s window's throughput and nothing measurable of the
+// long windows that bound sustained sending.
 const Margin = 50 * time.Millisecond
 
 // ConversationLimiter enforces sliding windows per (app, conversation). It admits
 // a request only if, counting it, every window (t-Period-Margin, t] holds at most
-// Count admitted requests. Waiters on one conversation are admitted in arrival
-// order, so messages to one thread leave in the order they asked.
+// Count requests, each counted at the latest moment it may have reached Teams
+// (its send time for Wait and TryAcquire; up to its answer for Acquire).
+// Waiters on one conversation are admitted in arrival order, so messages to one
+// thread leave in the order they asked.
 //
-// It remembers the admission times of the last max(Count) requests of each
-// conversation (a ring that grows only as far as it is used) and forgets a
-// conversation once its newest admission is older than the longest window.
+// It remembers the requests of each conversation that may still count in a
+// window and forgets a conversation once none may.
 type ConversationLimiter struct {
 	windows []Window
 	longest time.Duration
-	ringCap int
 	clock   clock
 	metrics waitObserver
 
 	mu        sync.Mutex
 	convs     map[convKey]*conversation
 	lastSweep time.Time
+	floor     rttFloor
 }
 
 type convKey struct{ app, conversation string }
@@ -76,36 +78,72 @@ func newConversationLimiter(c clock, limits ...Window) *ConversationLimiter {
 	}
 	for _, w := range l.windows {
 		l.longest = max(l.longest, w.Period)
-		l.ringCap = max(l.ringCap, w.Count)
 	}
 	return l
 }
 
 // Wait blocks until a request to the conversation may be sent, or ctx is done. On
-// success the request is counted: call it right before sending, and only once
-// per request.
+// success the request is counted at its send time: call it right before sending,
+// and only once per request.
 func (l *ConversationLimiter) Wait(ctx context.Context, appID, conversationID string) error {
+	c, s, err := l.wait(ctx, appID, conversationID)
+	if err == nil {
+		l.mu.Lock()
+		c.log.settle(s, s.at)
+		l.mu.Unlock()
+	}
+	return err
+}
+
+// Acquire is Wait for a caller that reports when the answer came: call done
+// (once) as soon as the response, or the failure, is in.
+func (l *ConversationLimiter) Acquire(ctx context.Context, appID, conversationID string) (done func(), err error) {
+	c, s, err := l.wait(ctx, appID, conversationID)
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			now := l.clock.Now()
+			l.floor.observe(now.Sub(s.at), now)
+			c.log.answered(s, now, l.floor.get(now))
+			l.mu.Unlock()
+		})
+	}, nil
+}
+
+func (l *ConversationLimiter) wait(ctx context.Context, appID, conversationID string) (*conversation, *sent, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	l.mu.Lock()
 	start := l.clock.Now()
 	c := l.conversation(convKey{appID, conversationID}, start)
-	if len(c.queue) == 0 && !c.nextAllowed(l.windows, start).After(start) {
-		c.admit(start) // the common case: nobody waiting, room in every window
+	if len(c.queue) == 0 && !l.nextAllowed(c, start).After(start) {
+		s := c.log.add(start) // the common case: nobody waiting, room in every window
 		l.mu.Unlock()
 		l.metrics.observe(0)
-		return nil
+		return c, s, nil
 	}
 	w := c.enqueue()
 	l.mu.Unlock()
 
+	var s *sent
 	err := l.waitTurn(ctx, c, w)
 	if err == nil {
-		err = l.waitWindows(ctx, c)
+		s, err = l.waitWindows(ctx, c)
 	}
 	l.metrics.observe(l.clock.Now().Sub(start))
-	return err
+	return c, s, err
+}
+
+// nextAllowed is when c's windows allow one more request, as known at now; the
+// caller holds l.mu.
+func (l *ConversationLimiter) nextAllowed(c *conversation, now time.Time) time.Time {
+	c.log.prune(now)
+	return c.log.nextAllowed(l.windows, Margin, now, l.floor.get(now))
 }
 
 // TryAcquire admits and counts a request if it may be sent now and nobody is
@@ -119,7 +157,7 @@ func (l *ConversationLimiter) TryAcquire(appID, conversationID string) (bool, ti
 	// Read the clock under the lock so admission times stay in order.
 	now := l.clock.Now()
 	c := l.conversation(convKey{appID, conversationID}, now)
-	next := c.nextAllowed(l.windows, now)
+	next := l.nextAllowed(c, now)
 	if len(c.queue) > 0 {
 		// Someone is waiting; they go first. Report at least the windows' delay.
 		return false, max(next.Sub(now), time.Millisecond)
@@ -127,7 +165,7 @@ func (l *ConversationLimiter) TryAcquire(appID, conversationID string) (bool, ti
 	if next.After(now) {
 		return false, next.Sub(now)
 	}
-	c.admit(now)
+	c.log.settle(c.log.add(now), now)
 	return true, 0
 }
 
@@ -145,24 +183,25 @@ func (l *ConversationLimiter) waitTurn(ctx context.Context, c *conversation, w *
 }
 
 // waitWindows runs at the head of the queue: it sleeps until the windows allow a
-// request, admits it and hands the turn to the next waiter.
-func (l *ConversationLimiter) waitWindows(ctx context.Context, c *conversation) error {
+// request, admits it and hands the turn to the next waiter. A request still in
+// flight moves the next slot on as time passes, so it looks again on waking.
+func (l *ConversationLimiter) waitWindows(ctx context.Context, c *conversation) (*sent, error) {
 	for {
 		l.mu.Lock()
 		now := l.clock.Now()
-		next := c.nextAllowed(l.windows, now)
+		next := l.nextAllowed(c, now)
 		if !next.After(now) {
-			c.admit(now)
+			s := c.log.add(now)
 			c.popHead()
 			l.mu.Unlock()
-			return nil
+			return s, nil
 		}
 		l.mu.Unlock()
 		if err := sleepUntil(ctx, l.clock, next.Sub(now)); err != nil {
 			l.mu.Lock()
 			c.popHead()
 			l.mu.Unlock()
-			return err
+			return nil, err
 		}
 	}
 }
@@ -176,7 +215,7 @@ func (l *ConversationLimiter) conversation(key convKey, now time.Time) *conversa
 	}
 	c, ok := l.convs[key]
 	if !ok {
-		c = &conversation{ringCap: l.ringCap}
+		c = &conversation{log: sendLog{horizon: l.longest + Margin}}
 		l.convs[key] = c
 	}
 	return c
@@ -185,7 +224,7 @@ func (l *ConversationLimiter) conversation(key convKey, now time.Time) *conversa
 func (l *ConversationLimiter) sweep(now time.Time) {
 	l.lastSweep = now
 	for k, c := range l.convs {
-		if c.idle(now, l.longest+Margin) {
+		if c.idle(now) {
 			delete(l.convs, k)
 		}
 	}
@@ -211,10 +250,8 @@ func (l *ConversationLimiter) queued(appID, conversationID string) int { //nolin
 // conversation is the state of one (app, conversation). All fields are guarded by
 // the limiter's mutex.
 type conversation struct {
-	ringCap int
-	times   []time.Time // admission times, a ring once it reaches ringCap
-	head    int         // index of the oldest time when the ring is full
-	queue   []*waiter   // FIFO; queue[0] holds the turn
+	log   sendLog
+	queue []*waiter // FIFO; queue[0] holds the turn
 }
 
 type waiter struct{ turn chan struct{} }
@@ -248,43 +285,7 @@ func (c *conversation) leave(w *waiter) {
 	}
 }
 
-// nthNewest returns the n-th most recent admission time (n = 1 is the newest).
-func (c *conversation) nthNewest(n int) (time.Time, bool) {
-	if n > len(c.times) {
-		return time.Time{}, false
-	}
-	i := (c.head + len(c.times) - n) % len(c.times)
-	return c.times[i], true
-}
-
-// nextAllowed is the earliest time a new request keeps every window within its
-// count: for a window of N per W, the N-th newest admission must have left the
-// (widened) window.
-func (c *conversation) nextAllowed(windows []Window, now time.Time) time.Time {
-	next := now
-	for _, w := range windows {
-		if t, ok := c.nthNewest(w.Count); ok {
-			if edge := t.Add(w.Period + Margin); edge.After(next) {
-				next = edge
-			}
-		}
-	}
-	return next
-}
-
-func (c *conversation) admit(t time.Time) {
-	if len(c.times) < c.ringCap {
-		c.times = append(c.times, t)
-		return
-	}
-	c.times[c.head] = t
-	c.head = (c.head + 1) % c.ringCap
-}
-
-func (c *conversation) idle(now time.Time, horizon time.Duration) bool {
-	if len(c.queue) > 0 {
-		return false
-	}
-	newest, ok := c.nthNewest(1)
-	return !ok || now.Sub(newest) > horizon
+func (c *conversation) idle(now time.Time) bool {
+	c.log.prune(now)
+	return len(c.queue) == 0 && len(c.log.entries) == 0
 }

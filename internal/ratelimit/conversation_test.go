@@ -173,7 +173,8 @@ func TestConversationMemoryIsBounded(t *testing.T) {
 		g.Expect(l.Wait(context.Background(), "app", "busy")).To(Succeed())
 	}
 	l.mu.Lock()
-	g.Expect(l.convs[convKey{"app", "busy"}].times).To(HaveLen(1800), "the ring never outgrows the largest count")
+	g.Expect(len(l.convs[convKey{"app", "busy"}].log.sendTimes())).To(BeNumerically("<=", 1800),
+		"the log keeps only what may count in a window: at most the last hour's 1800")
 	l.mu.Unlock()
 
 	for i := range 100 {
@@ -187,7 +188,7 @@ func TestConversationMemoryIsBounded(t *testing.T) {
 
 func TestConversationConcurrentRealTime(t *testing.T) {
 	g := NewWithT(t)
-	// Small real windows; the 1000/h window never binds but makes the ring keep
+	// Small real windows; the 1000/h window never binds but makes the log keep
 	// every admission, so the invariant is checked on the limiter's own record
 	// rather than on timings observed by the goroutines.
 	windows := []Window{{Count: 3, Period: 30 * time.Millisecond}, {Count: 4, Period: 60 * time.Millisecond}, {Count: 1000, Period: time.Hour}}
@@ -206,8 +207,8 @@ func TestConversationConcurrentRealTime(t *testing.T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for key, c := range l.convs {
-		g.Expect(c.times).To(HaveLen(24), key.conversation)
-		g.Expect(c.times).To(respectWindows(windows, Margin), key.conversation)
+		g.Expect(c.log.sendTimes()).To(HaveLen(24), key.conversation)
+		g.Expect(c.log.sendTimes()).To(respectWindows(windows, Margin), key.conversation)
 	}
 }
 
@@ -215,7 +216,7 @@ func TestConversationDefaultsAndBadWindows(t *testing.T) {
 	g := NewWithT(t)
 	l := NewConversationLimiter()
 	g.Expect(l.windows).To(Equal(DefaultConversationWindows))
-	g.Expect(l.ringCap).To(Equal(1800))
+	g.Expect(l.longest).To(Equal(time.Hour))
 	l = NewConversationLimiter(Window{Count: 0, Period: time.Second}, Window{Count: 2, Period: 0}, Window{Count: 3, Period: time.Second})
 	g.Expect(l.windows).To(Equal([]Window{{Count: 3, Period: time.Second}}))
 	l = NewConversationLimiter(Window{Count: -1, Period: time.Second})

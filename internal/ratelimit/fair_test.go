@@ -47,13 +47,13 @@ func (r *fairRig) queue(t Turn, n int) {
 	}
 }
 
-// serve lets n waiters through, one slot (100 ms) at a time, and returns whose
+// serve lets n waiters through, one slot (100 ms, plus the margin) at a time, and returns whose
 // they were, in order.
 func (r *fairRig) serve(n int) []string {
 	var got []string
 	for range n {
 		r.g.Eventually(r.clk.Pending).Should(Equal(1), "the dispatcher sleeps until the next slot")
-		r.clk.Advance(100 * time.Millisecond)
+		r.clk.Advance(100*time.Millisecond + AppMargin) // a slot, and the margin past the window
 		var label string
 		r.g.Eventually(r.order).Should(Receive(&label))
 		got = append(got, label)

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"math"
 	"slices"
 	"time"
 )
@@ -9,8 +10,11 @@ import (
 // requests waiting for it, and the namespaces' caps. The AppLimiter's mutex
 // guards every field but kick.
 type appQueue struct {
-	interval time.Duration
-	next     time.Time // the earliest the next request may go
+	interval time.Duration // 1/rps
+	window   Window        // the rate as a sliding window (rps of 1 s, or ceil(rps) of a longer one)
+	last     time.Time     // the latest admission
+	log      sendLog       // the requests that may still count in the window
+	floor    rttFloor      // the shortest recent round trip
 	levels   [len(priorities)]fairLevel
 	waiting  int
 	// running: a dispatcher goroutine serves the waiters; kick wakes it early.
@@ -48,16 +52,45 @@ type appWaiter struct {
 	start    float64 // virtual start tag
 	seq      uint64  // arrival order, to break ties
 	admitted chan struct{}
-	done     bool // admitted (closed); set under the mutex
+	done     bool  // admitted (closed); set under the mutex
+	sent     *sent // set when admitted
 }
 
-func newAppQueue(interval time.Duration) *appQueue {
-	return &appQueue{interval: interval, kick: make(chan struct{}, 1), caps: map[string]time.Time{}}
+func newAppQueue(interval time.Duration, window Window) *appQueue {
+	return &appQueue{
+		interval: interval, window: window,
+		log:  sendLog{horizon: window.Period + AppMargin},
+		kick: make(chan struct{}, 1), caps: map[string]time.Time{},
+	}
+}
+
+// windowOf is the sliding window of rps requests per second: rps per second when
+// rps is whole, else ceil(rps) per ceil(rps)/rps seconds (2.5 per second: 3 per
+// 1.2 s), so that no second ever holds more than ceil(rps).
+func windowOf(rps float64) Window {
+	n := math.Ceil(rps)
+	return Window{Count: int(n), Period: time.Duration(math.Ceil(n / rps * float64(time.Second)))}
+}
+
+// free is when the next request may go, as known at now: when the window has
+// room, and after a spacing from the latest admission of interval times the
+// square of the window's fill. A full window spaces requests 1/rps apart, as a steady rate
+// does; one left part empty by a pause (a worker busy elsewhere, a batch being
+// written) lets them go faster until it is full again, so the pause's slots
+// are not lost, and never all at once.
+func (q *appQueue) free(now time.Time) time.Time {
+	q.log.prune(now)
+	floor := q.floor.get(now)
+	w := q.log.nextAllowed([]Window{q.window}, AppMargin, now, floor)
+	held := q.log.holding(q.window.Period+AppMargin, now, floor)
+	fill := float64(min(held, q.window.Count)) / float64(q.window.Count)
+	gap := time.Duration(float64(q.interval) * fill * fill)
+	return later(q.last.Add(gap), w)
 }
 
 // mayGo reports whether a request of namespace ns may go at now.
 func (q *appQueue) mayGo(ns string, now time.Time) bool {
-	return !q.next.After(now) && q.underCap(ns, now)
+	return !q.free(now).After(now) && q.underCap(ns, now)
 }
 
 func (q *appQueue) underCap(ns string, now time.Time) bool {
@@ -66,14 +99,22 @@ func (q *appQueue) underCap(ns string, now time.Time) bool {
 }
 
 // admit counts a request of turn t sent at now.
-func (q *appQueue) admit(t Turn, now time.Time) {
-	q.next = now.Add(q.interval)
+func (q *appQueue) admit(t Turn, now time.Time) *sent {
+	q.last = now
+	s := q.log.add(now)
 	q.remember(now)
 	if capInterval := intervalOf(t.MaxRPS); capInterval > 0 {
 		q.caps[t.Namespace] = now.Add(capInterval)
 	} else {
 		delete(q.caps, t.Namespace)
 	}
+	return s
+}
+
+// finish records that the answer to s came at now.
+func (q *appQueue) finish(s *sent, now time.Time) {
+	q.floor.observe(now.Sub(s.at), now)
+	q.log.answered(s, now, q.floor.get(now))
 }
 
 // enqueue adds a waiter of turn t with its start tag.
@@ -100,7 +141,7 @@ func (q *appQueue) enqueue(t Turn, seq uint64) *appWaiter {
 // highest priority with a waiter whose namespace is under its cap, and there the
 // smallest start tag (then the earliest arrival).
 func (q *appQueue) pick(now time.Time) *appWaiter {
-	if q.next.After(now) {
+	if q.free(now).After(now) {
 		return nil
 	}
 	for i := range q.levels {
@@ -140,10 +181,7 @@ func (q *appQueue) nextChance(now time.Time) time.Time {
 			}
 		}
 	}
-	if q.next.After(earliest) {
-		return q.next
-	}
-	return earliest
+	return later(q.free(now), earliest)
 }
 
 // estimate is about how long a new waiter of turn t would wait: a slot for each
@@ -153,7 +191,7 @@ func (q *appQueue) estimate(t Turn, now time.Time) time.Duration {
 	for i := 0; i <= t.Priority.level(); i++ {
 		ahead += q.levels[i].count
 	}
-	eta := max(q.next.Sub(now), 0) + time.Duration(ahead)*q.interval
+	eta := max(q.free(now).Sub(now), 0) + time.Duration(ahead)*q.interval
 	if c, ok := q.caps[t.Namespace]; ok {
 		eta = max(eta, c.Sub(now))
 	}
@@ -205,6 +243,7 @@ func (q *appQueue) forgetCaps(now time.Time) {
 
 func (q *appQueue) idle(now time.Time) bool {
 	// Two seconds after the last admission: its time no longer counts for sentSince.
-	return q.waiting == 0 && !q.running && now.Sub(q.next) > 2*time.Second && len(q.caps) == 0 &&
+	q.log.prune(now)
+	return q.waiting == 0 && !q.running && now.Sub(q.last) > 2*time.Second && len(q.caps) == 0 && len(q.log.entries) == 0 &&
 		now.Sub(q.lastForeignWarning) >= foreignWarnEvery
 }

@@ -39,7 +39,7 @@ func (l *AppLimiter) Throttled(ctx context.Context, appID, tenantID string) bool
 		ctrl.LoggerFrom(ctx).Info("Warning: Teams throttled the bot (HTTP 429) while this manager sent fewer requests "+
 			"than Teams allows: another cluster's manager or another program is using the same bot in this tenant. "+
 			"Divide the rate between them: give each manager --max-send-rps (chart rateLimits.maxSendRPS) of at most "+
-			"48 divided by the number of senders (docs/performance.md, \"Several clusters, one bot\")",
+			"50 divided by the number of senders (docs/performance.md, \"Several clusters, one bot\")",
 			"appId", appID, "tenantId", tenantID, "sentInLastSecond", sent, "teamsLimit", TeamsAppLimit)
 	}
 	return foreign

@@ -4,11 +4,15 @@
 // rate and sees no 429 in steady state:
 //
 //   - AppLimiter: per app per tenant, all Connector calls (50 RPS documented; the
-//     manager passes --max-send-rps, default 48). Its waiters are ordered by the
+//     manager passes --max-send-rps, default 50), a sliding window of 1 s. Its waiters are ordered by the
 //     Turn their context carries (WithTurn): priority (High, Normal, Bulk), then
 //     a fair share between namespaces, with optional weights and caps.
 //   - ConversationLimiter: per app per conversation, sends and creates, in
 //     sliding windows (7/1 s, 8/2 s, 60/30 s, 1800/1 h).
+//
+// Teams counts a request when it arrives; both limiters count each request from
+// its send until the latest moment it may have arrived (Acquire, sendlog.go), so
+// a request delayed on its way cannot bunch with later ones into a full window.
 //
 // Both are safe for concurrent use and shared by every client in the process.
 // Each offers a blocking Wait and a non-blocking TryAcquire that returns how long
