@@ -74,7 +74,8 @@ func startSources(t *testing.T, ctx context.Context, secrets map[string]string) 
 	addr := amFreeAddr(t)
 	s.mgr, err = env.StartManager(ctx, "manager",
 		"--default-credentials", srcNamespace+"/"+harness.CredentialsName,
-		"--alertmanager-bind-address", addr, "--alertmanager-cert-path", certDir)
+		"--alertmanager-bind-address", addr, "--alertmanager-cert-path", certDir,
+		"--receiver-person-namespace-selector", peopleSelector)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { amDumpOnFailure(t, s.mgr.Log) })
 	ca, err := os.ReadFile(filepath.Join(certDir, "tls.crt"))
@@ -134,7 +135,7 @@ func docBlock(t *testing.T, lang, first string) string {
 // source, posts what each sender posts (its documented example body, signed as it signs), and
 // follows the messages to Teams (the emulator). One manager serves every source, as in a cluster.
 func TestSourcesEndToEnd(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	s := startSources(t, ctx, map[string]string{
 		"grafana-hmac-secret": grafanaHMACSecret,
@@ -145,6 +146,8 @@ func TestSourcesEndToEnd(t *testing.T) {
 	t.Run("ArgoCD", func(t *testing.T) { testArgoCDEndToEnd(t, ctx, s) })
 	t.Run("Generic", func(t *testing.T) { testGenericEndToEnd(t, ctx, s) })
 	t.Run("CloudEvents", func(t *testing.T) { testCloudEventsEndToEnd(t, ctx, s) })
+	t.Run("Routing", func(t *testing.T) { testRoutingEndToEnd(t, ctx, s) })
+	t.Run("TemplateCheck", func(t *testing.T) { testTemplateCheckEndToEnd(t, ctx, s) })
 }
 
 // docFile returns the fenced block that follows the line "`name`:" in docs/sources.md.
