@@ -43,6 +43,7 @@ type options struct {
 	keep                      bool
 	scale                     bool
 	scaleSent, scaleScheduled int
+	memoryLimitMiB            int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -70,6 +71,9 @@ func parseFlags(args []string) (options, error) {
 		"the scale run: --messages objects present, most delivered, then a manager restart")
 	fs.IntVar(&o.scaleSent, "scale-sent", 2000, "with --scale: messages really sent (the rest come restored as delivered)")
 	fs.IntVar(&o.scaleScheduled, "scale-scheduled", 1000, "with --scale: messages scheduled a day ahead (unfinished)")
+	fs.IntVar(&o.memoryLimitMiB, "memory-limit", 0,
+		"run the manager as in a container with this memory limit in MiB: GOMEMLIMIT 90 % of it, as the manager "+
+			"sets it from its cgroup (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -94,6 +98,9 @@ func (o options) validate() error {
 	if o.appRPS <= 0 || o.maxSendRPS <= 0 || o.creators <= 0 || o.directWorkers <= 0 || o.probe < 0 {
 		errs = append(errs, errors.New(
 			"--app-rps, --max-send-rps, --creators and --direct-workers must be positive, --probe not negative"))
+	}
+	if o.memoryLimitMiB < 0 {
+		errs = append(errs, errors.New("--memory-limit must not be negative"))
 	}
 	if o.scale && (o.scaleSent < 0 || o.scaleScheduled < 0 || o.scaleSent+o.scaleScheduled > o.messages) {
 		errs = append(errs, fmt.Errorf(
@@ -136,7 +143,7 @@ func emulatorOptions(o options) emulator.Options {
 func run(ctx context.Context, o options) (err error) {
 	rep := &Report{Started: time.Now().UTC().Truncate(time.Second), Machine: machine(), Config: Config{
 		Messages: o.messages, Users: o.users, Channels: o.channels, AppRPS: o.appRPS, LatencyMs: o.latency.Milliseconds(),
-		MaxSendRPS: o.maxSendRPS, Creators: o.creators, ManagerArgs: o.managerArgs,
+		MaxSendRPS: o.maxSendRPS, Creators: o.creators, ManagerArgs: o.managerArgs, ManagerEnv: managerEnv(o),
 	}}
 	start := time.Now()
 	dir := o.dir
@@ -156,6 +163,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, env.Stop()) }()
+	env.ManagerEnv = rep.Config.ManagerEnv
 	rep.StartSeconds = round(time.Since(start).Seconds(), 1)
 
 	b, err := newBench(o, env)
@@ -233,4 +241,13 @@ func machine() Machine {
 		f = f[:3]
 	}
 	return Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), LoadAverage: strings.Join(f, " ")}
+}
+
+// managerEnv is the manager's environment for --memory-limit: the GOMEMLIMIT the manager
+// would set itself from a container's limit (cmd/memlimit.go: 90 %).
+func managerEnv(o options) []string {
+	if o.memoryLimitMiB == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("GOMEMLIMIT=%d", int64(0.9*float64(o.memoryLimitMiB)*(1<<20)))}
 }

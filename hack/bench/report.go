@@ -53,6 +53,8 @@ type Config struct {
 	MaxSendRPS  float64  `json:"maxSendRps"`
 	Creators    int      `json:"creators"`
 	ManagerArgs []string `json:"managerArgs,omitempty"`
+	// ManagerEnv is the managers' extra environment (--memory-limit: GOMEMLIMIT).
+	ManagerEnv []string `json:"managerEnv,omitempty"`
 }
 
 // Setup is resolving the ConversationTargets, before any message.
@@ -222,7 +224,7 @@ func printTable(w io.Writer, r *Report) error {
 	row("machine", "%d CPUs, %s, load average at start %s", r.Machine.CPUs, r.Machine.GoVersion, r.Machine.LoadAverage)
 	row("workload", "%d messages over %d users and %d channels", c.Messages, c.Users, c.Channels)
 	row("emulator", "%d requests/s per app, %d ms per call, Teams' per-conversation limits", c.AppRPS, c.LatencyMs)
-	row("manager", "--max-send-rps %g %v", c.MaxSendRPS, c.ManagerArgs)
+	row("manager", "--max-send-rps %g %v %v", c.MaxSendRPS, c.ManagerArgs, c.ManagerEnv)
 	row("start", "%.1f s (build the manager, start etcd, kube-apiserver and the emulator)", r.StartSeconds)
 	if s := r.Setup; s != nil {
 		row("targets", "%d Ready in %.1f s (%d Microsoft calls, %d throttled)",

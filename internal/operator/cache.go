@@ -26,6 +26,8 @@ const LastAppliedAnnotation = corev1.LastAppliedConfigAnnotation
 //   - a ProactiveMessage's card larger than Teams accepts: such a card can never be sent, and
 //     90 messages of 1 MiB filled the chart's memory limit. The cache keeps an empty card and
 //     CardDroppedAnnotation, and the message fails with MessageTooLarge.
+//
+// And it keeps one copy of the strings many objects repeat (cache_intern.go).
 func CacheTransform() toolscache.TransformFunc {
 	stripManagedFields := cache.TransformStripManagedFields()
 	return func(in any) (any, error) {
@@ -47,8 +49,10 @@ func CacheTransform() toolscache.TransformFunc {
 				obj.SetAnnotations(a)
 			}
 		}
+		internMeta(obj)
 		if m, ok := out.(*teamsv1alpha1.ProactiveMessage); ok {
 			dropOversizedCard(m)
+			internMessage(m)
 		}
 		return out, nil
 	}

@@ -60,6 +60,9 @@ type Env struct {
 	EmulatorServer *emulator.Server
 	// ManagerBinary is the manager built from this repository for this process.
 	ManagerBinary string
+	// ManagerEnv is added to the environment of every manager StartManager starts (e.g.
+	// GOMEMLIMIT, as the manager sets it in a container with a memory limit).
+	ManagerEnv []string
 
 	managers []*Manager
 }

@@ -142,7 +142,8 @@ func (e *Env) StartManager(ctx context.Context, name string, args ...string) (*M
 		}
 		all = append(all, "--annotation-key-file", key)
 	}
-	p, err := StartProcess(e.Dir, name, []string{"SSL_CERT_FILE=" + e.EmulatorServer.CAFile},
+	env := append([]string{"SSL_CERT_FILE=" + e.EmulatorServer.CAFile}, e.ManagerEnv...)
+	p, err := StartProcess(e.Dir, name, env,
 		e.ManagerBinary, append(all, args...)...)
 	if err != nil {
 		return nil, err
