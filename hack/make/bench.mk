@@ -4,6 +4,9 @@
 BENCH_ARGS ?=
 # BENCH_SCALE_ARGS: flags for the scale run, e.g. BENCH_SCALE_ARGS="--messages 20000".
 BENCH_SCALE_ARGS ?= --messages 100000
+# BENCH_SCALE_MEMORY: the scale run's manager runs as in a container with this memory limit (MiB):
+# GOMEMLIMIT at 90 % of it, as the manager sets it from its cgroup. 0: no limit.
+BENCH_SCALE_MEMORY ?= 512
 
 .PHONY: bench
 bench: envtest ## Deliver 2,000 messages through the manager and a direct loop against the emulator at Teams' limits; report in bin/bench.json.
@@ -15,4 +18,4 @@ bench: envtest ## Deliver 2,000 messages through the manager and a direct loop a
 bench-scale: envtest ## Restart the manager with 100k ProactiveMessages present: memory, resync time, no resend; report in bin/bench-scale.json.
 	@mkdir -p bin
 	@go build -o bin/bench ./hack/bench
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" bin/bench --scale --out bin/bench-scale.json $(BENCH_SCALE_ARGS)
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" bin/bench --scale --out bin/bench-scale.json --memory-limit $(BENCH_SCALE_MEMORY) $(BENCH_SCALE_ARGS)
