@@ -29,23 +29,32 @@ func pprofArgs() (string, []string, error) {
 
 // profilePath is where a heap profile of the run goes: beside the JSON report.
 func profilePath(out, name string) string {
-	return strings.TrimSuffix(out, ".json") + "-heap-" + name + ".pprof"
+	return strings.TrimSuffix(out, ".json") + "-" + name + ".pprof"
+}
+
+// cpuProfile saves the manager's CPU profile over the next seconds to path.
+func cpuProfile(ctx context.Context, addr, path string, seconds int) error {
+	return saveProfile(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds), path)
 }
 
 // heapProfile saves the manager's heap profile, after a GC, to path: `go tool pprof -sample_index
 // inuse_space PATH` shows what holds memory.
 func heapProfile(ctx context.Context, addr, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/heap?gc=1", nil)
+	return saveProfile(ctx, "http://"+addr+"/debug/pprof/heap?gc=1", path)
+}
+
+func saveProfile(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
+		return fmt.Errorf("profile: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("heap profile: %s", resp.Status)
+		return fmt.Errorf("profile: %s", resp.Status)
 	}
 	f, err := os.Create(path)
 	if err != nil {

@@ -86,7 +86,7 @@ func (b *bench) runScale(ctx context.Context) (*Scale, error) {
 	if s.Before, err = memory(ctx, b.mgr.Pid(), b.mgr.MetricsURL); err != nil {
 		return nil, err
 	}
-	b.saveHeapProfile(ctx, "before")
+	b.saveHeapProfile(ctx, "heap-before")
 
 	seq := lastSeq(b.env.Emulator)
 	writes, err := b.apiWrites(ctx)
@@ -99,6 +99,7 @@ func (b *bench) runScale(ctx context.Context) (*Scale, error) {
 		return nil, err
 	}
 	s.ReadySeconds = round(time.Since(restart).Seconds(), 2)
+	cpuDone := b.profileResync(ctx)
 	err = waitFor(ctx, o.timeout, "the restarted manager to reconcile every ProactiveMessage", func() (bool, error) {
 		m, err := scrape(ctx, http.DefaultClient, b.mgr.MetricsURL)
 		if err != nil {
@@ -115,10 +116,11 @@ func (b *bench) runScale(ctx context.Context) (*Scale, error) {
 	}
 	s.ResyncSeconds = round(time.Since(restart).Seconds(), 2)
 	progress("restarted manager idle after %.1f s", s.ResyncSeconds)
+	<-cpuDone
 	if s.After, err = memory(ctx, b.mgr.Pid(), b.mgr.MetricsURL); err != nil {
 		return nil, err
 	}
-	b.saveHeapProfile(ctx, "after")
+	b.saveHeapProfile(ctx, "heap-after")
 	// Stay a while: a resend would show in the journal.
 	quiet := time.Now()
 	err = waitFor(ctx, quietAfterResync+time.Minute, "a quiet restarted manager", func() (bool, error) {
@@ -155,5 +157,25 @@ func (b *bench) saveHeapProfile(ctx context.Context, name string) {
 		progress("no heap profile %s: %v", name, err)
 		return
 	}
-	progress("heap profile %s: go tool pprof -sample_index inuse_space %s", name, path)
+	progress("profile %s: go tool pprof -sample_index inuse_space %s", name, path)
+}
+
+// resyncProfileSeconds is how long the CPU profile of the restarted manager runs: the first
+// part of its resync.
+const resyncProfileSeconds = 20
+
+// profileResync takes the restarted manager's CPU profile during its resync, beside the report;
+// the channel closes when it is written.
+func (b *bench) profileResync(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		path := profilePath(b.o.out, "cpu-resync")
+		if err := cpuProfile(ctx, b.pprof, path, resyncProfileSeconds); err != nil {
+			progress("no CPU profile of the resync: %v", err)
+			return
+		}
+		progress("profile cpu-resync: go tool pprof %s", path)
+	}()
+	return done
 }
