@@ -312,9 +312,6 @@ func RenderTemplate(t *template.Template, v any, lim Limits) (*teamsv1alpha1.Ada
 	if err := checkCard(card); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTemplate, err)
 	}
-	if err := checkTeamsCard(card); err != nil {
-		return nil, fmt.Errorf("%w: Teams would not render the card: %w", ErrTemplate, err)
-	}
 	return card, nil
 }
 

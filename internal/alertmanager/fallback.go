@@ -55,7 +55,10 @@ func renderOrBuiltin(ctx context.Context, where string, t *template.Template, da
 	if t != nil {
 		card, err := RenderTemplate(t, data, lim)
 		if err == nil {
-			return card, nil
+			if err = checkTeamsCard(card); err == nil {
+				return card, nil
+			}
+			err = fmt.Errorf("%w: Teams would not render the card: %w", ErrTemplate, err)
 		}
 		noteFallback(ctx, "%s: %s: %v; the built-in card was used", where, TemplateKey, err)
 	}
