@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -109,6 +110,7 @@ var _ = Describe("Broadcast to an audience", Ordered, func() {
 	It("sends one message to each user of an Entra group, nested groups included, and counts the skips", func() {
 		ns := newNamespace()
 		bcTarget(ns, "staff", teamsv1alpha1.AudienceTarget{Group: &teamsv1alpha1.GroupAudience{ID: emulator.GeneratedGroupID}})
+		_, mark := bcGroupReads(0)
 		pmMessage(ns, "all-staff", "staff", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = "bc-group-marker" })
 		want, ids := bcExpected(func(emulator.GeneratedUser) bool { return true })
 		By("showing its progress while it sends (the first spec: every conversation is created, so it takes seconds)")
@@ -123,6 +125,8 @@ var _ = Describe("Broadcast to an audience", Ordered, func() {
 			g.Expect(pmReady(msg).Message).To(ContainSubstring("pending"))
 		}).WithTimeout(bcTimeout).WithPolling(50 * time.Millisecond).Should(Succeed())
 		msg := bcFinished(ns, "all-staff")
+		Expect(bcGroupReads(mark)).To(Equal(1), "the audience is read once, when the message starts, "+
+			"not on each of its reconciles (a batch of 20 and a budget of 2 s here)")
 		st := msg.Status.Broadcast
 		Expect(msg.Status.Phase).To(Equal(teamsv1alpha1.PhaseDelivered))
 		Expect(st.Audience).To(BeNumerically(">=", len(ids)))
@@ -358,6 +362,76 @@ var _ = Describe("Broadcast to an audience", Ordered, func() {
 		Expect(bcCopies("bc-install-marker")).To(HaveLen(len(users)))
 	})
 })
+
+var _ = Describe("Broadcast timing and install failures", Ordered, func() {
+	BeforeAll(bcSeed)
+
+	It("holds the whole broadcast until sendAt", func() {
+		ns := newNamespace()
+		bcTarget(ns, "later", teamsv1alpha1.AudienceTarget{Users: bcUsers(5)})
+		sendAt := metav1.NewTime(time.Now().Add(5 * time.Second).Truncate(time.Second))
+		pmMessage(ns, "scheduled", "later", func(s *teamsv1alpha1.ProactiveMessageSpec) {
+			s.Text, s.SendAt = "bc-sendat-marker", &sendAt
+		})
+		st := bcFinished(ns, "scheduled").Status.Broadcast
+		Expect(st.Delivered).To(BeEquivalentTo(5))
+		Expect(st.StartedAt.Time).NotTo(BeTemporally("<", sendAt.Time), "the audience is read at sendAt, not before")
+		n := 0
+		for _, a := range emu.Activities() {
+			if strings.Contains(string(a.Activity), "bc-sendat-marker") {
+				n++
+				Expect(a.CreatedAt).NotTo(BeTemporally("<", sendAt.Time), "nobody gets it before sendAt")
+			}
+		}
+		Expect(n).To(Equal(5))
+	})
+
+	It("counts a person whose app installation Graph refused as InstallFailed, and reaches the others", func() {
+		ns := newNamespace()
+		// Two people of their own without the app (another spec installs it for the generated ones).
+		var users []teamsv1alpha1.UserTarget
+		seed := emulator.TenantSeed{ID: emulator.DefaultTenantID}
+		for i := range 2 {
+			id := uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "teams-operator/bc-installfail/%d", i)).String()
+			seed.Users = append(seed.Users, emulator.UserSeed{ID: id,
+				UserPrincipalName: fmt.Sprintf("bc-installfail-%d@%s", i, emulator.DefaultTenantDomain)})
+			users = append(users, teamsv1alpha1.UserTarget{ID: id})
+		}
+		Expect(emu.MergeSeed(&emulator.Seed{Tenants: []emulator.TenantSeed{seed}})).To(Succeed())
+		refused := users[0].ID
+		// 403 is final (retried only on 429, 412 and 503): the person fails with the reason, once.
+		fault := emu.AddFault(emulator.Fault{API: "graph", Operation: "installApp", PathContains: refused,
+			Status: 403, Code: "Forbidden", Message: "The app is blocked by the organisation's app policy"})
+		DeferCleanup(func() { emu.RemoveFault(fault) })
+		// Someone who has the app is reached without an installation.
+		users = append(users, bcUsers(1)...)
+		bcTarget(ns, "partly", teamsv1alpha1.AudienceTarget{Users: users,
+			InstallMissing: &teamsv1alpha1.InstallMissing{TeamsAppID: emulator.DefaultTeamsAppID}})
+		pmMessage(ns, "partly", "partly", func(s *teamsv1alpha1.ProactiveMessageSpec) { s.Text = "bc-installfail-marker" })
+		msg := bcFinished(ns, "partly")
+		st := msg.Status.Broadcast
+		Expect(st.Delivered).To(BeEquivalentTo(2))
+		Expect(st.Failed).To(BeEquivalentTo(1))
+		Expect(bcReason(st, broadcast.ReasonInstallFailed)).To(BeEquivalentTo(1))
+		Expect(st.SampleFailures).To(ContainElement(HaveField("User", refused)))
+		Expect(bcCopies("bc-installfail-marker")).NotTo(HaveKey(strings.ToLower(refused)))
+		Expect(bcCopies("bc-installfail-marker")).To(HaveLen(2))
+		Expect(msg.Status.Phase).To(Equal(teamsv1alpha1.PhaseDelivered), "someone was reached")
+	})
+})
+
+// bcGroupReads counts the reads of the generated group's transitive members after the request
+// numbered since, and returns the number of the latest request.
+func bcGroupReads(since int64) (reads int, last int64) {
+	last = since
+	for _, r := range emu.RequestsSince(since) {
+		if r.Operation == "listTransitiveUsers" && strings.Contains(r.Path, emulator.GeneratedGroupID) {
+			reads++
+		}
+		last = r.Seq
+	}
+	return reads, last
+}
 
 // bcUsers lists n generated users who have the app and did not block the bot.
 func bcUsers(n int) []teamsv1alpha1.UserTarget {

@@ -98,6 +98,9 @@ func (r *ProactiveMessageReconciler) reconcileBroadcast(ctx context.Context, s *
 		msg.Status.Broadcast = &teamsv1alpha1.BroadcastStatus{}
 	}
 	ctx = ratelimit.WithTurn(ctx, r.broadcastTurn(ctx, msg))
+	if stale, err := r.isStale(ctx, msg); err != nil || stale {
+		return r.apply(ctx, s, r.broadcastStale(ctx, s, err))
+	}
 	switch {
 	case !msg.DeletionTimestamp.IsZero():
 		return r.apply(ctx, s, r.broadcastDelete(ctx, s))
@@ -118,6 +121,27 @@ func (r *ProactiveMessageReconciler) reconcileBroadcast(ctx context.Context, s *
 		r.broadcastSend,
 		r.broadcastSummary,
 	))
+}
+
+// broadcastStaleWait is how soon a broadcast that started from an outdated cache looks again.
+const broadcastStaleWait = 50 * time.Millisecond
+
+// broadcastStale ends a reconcile that started from a cache behind the API server, writing
+// nothing. A broadcast writes its counts after each budget and its next reconcile starts a
+// moment later; a status patch is the difference from the object read at the start, so one
+// computed from a version before that write would leave the old counts in place (pending
+// people beside finishedAt). The message's own write wakes no reconcile, so it looks again soon.
+func (r *ProactiveMessageReconciler) broadcastStale(ctx context.Context, s *messageScope, err error) error {
+	if apierrors.IsNotFound(err) { // deleted meanwhile: nothing left to do
+		s.stale = true
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctrl.LoggerFrom(ctx).V(1).Info("Cache is behind the API server, looking again shortly")
+	s.stale = true
+	return outcome.Requeue(broadcastStaleWait)
 }
 
 // broadcastTurn is how a broadcast's requests wait at the app limiter: Bulk, behind every

@@ -19,10 +19,12 @@ import (
 // broadcastPeople is the audience of TestBroadcastSIGKILL: three batches of 250 and a bit.
 const broadcastPeople = 600
 
-// TestBroadcastSIGKILL kills the manager with SIGKILL twice in the middle of a broadcast to 600
-// people (AtMostOnce) and starts it again each time. Before each POST its batch is written as
-// Sending; after a kill at most one batch per broadcast is left Sending, and exactly those
-// people may end Unknown. Nobody gets two copies, and everyone ends delivered or Unknown.
+// TestBroadcastSIGKILL kills the manager with SIGKILL twice in the middle of two broadcasts to
+// the same 600 people, one AtMostOnce and one AtLeastOnce, and starts it again each time. Before
+// each POST its batch is written as Sending; after a kill at most one batch per broadcast is
+// left Sending. AtMostOnce: exactly those people may end Unknown, nobody gets two copies, and
+// everyone ends delivered or Unknown. AtLeastOnce: that batch is sent again, so everyone ends
+// delivered with a copy, and only people of a batch in flight at a kill may hold two.
 func TestBroadcastSIGKILL(t *testing.T) {
 	t.Parallel()
 	// Latency keeps a batch in flight for seconds, so each kill lands inside one.
@@ -36,31 +38,32 @@ func TestBroadcastSIGKILL(t *testing.T) {
 		&teamsv1alpha1.ProactiveMessage{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "town-hall"},
 			Spec: teamsv1alpha1.ProactiveMessageSpec{TargetRef: teamsv1alpha1.LocalObjectReference{Name: "everyone"},
 				Text: "bk-town-hall", DeliveryGuarantee: teamsv1alpha1.AtMostOnce}},
+		&teamsv1alpha1.ProactiveMessage{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "all-hands"},
+			Spec: teamsv1alpha1.ProactiveMessageSpec{TargetRef: teamsv1alpha1.LocalObjectReference{Name: "everyone"},
+				Text: "bk-all-hands", DeliveryGuarantee: teamsv1alpha1.AtLeastOnce}},
 	})
 
-	inFlight := map[string]bool{} // people a kill left Sending
+	// People a kill left Sending, per message.
+	inFlight, resent := map[string]bool{}, map[string]bool{}
 	mgr := s.manager("manager-0")
 	for k, threshold := range []int{150, 380} {
 		s.g.Eventually(func() int { return len(s.broadcastCopies("bk-town-hall")) }).
 			WithTimeout(3 * time.Minute).WithPolling(20 * time.Millisecond).Should(BeNumerically(">=", threshold))
 		mgr.Kill()
-		sending := s.sendingPeople()
-		t.Logf("kill %d: Teams holds %d copies; %d people left Sending", k+1, len(s.broadcastCopies("bk-town-hall")), len(sending))
-		s.g.Expect(len(sending)).To(BeNumerically("<=", 250), "at most one batch in flight")
-		for _, p := range sending {
-			inFlight[p] = true
+		for name, set := range map[string]map[string]bool{"town-hall": inFlight, "all-hands": resent} {
+			sending := s.sendingPeople(name)
+			t.Logf("kill %d: %s: %d people left Sending", k+1, name, len(sending))
+			s.g.Expect(len(sending)).To(BeNumerically("<=", 250), "at most one batch of %s in flight", name)
+			for _, p := range sending {
+				set[p] = true
+			}
 		}
 		mgr = s.manager(fmt.Sprintf("manager-%d", k+1))
 	}
 	s.g.Expect(inFlight).NotTo(BeEmpty(), "a kill landed while a batch was in flight")
+	s.g.Expect(resent).NotTo(BeEmpty(), "a kill landed while a batch of the AtLeastOnce broadcast was in flight")
 
-	msg := &teamsv1alpha1.ProactiveMessage{}
-	s.g.Eventually(func(g Gomega) {
-		g.Expect(s.c.Get(s.ctx, client.ObjectKey{Namespace: ns, Name: "town-hall"}, msg)).To(Succeed())
-		g.Expect(msg.Status.Broadcast).NotTo(BeNil())
-		g.Expect(msg.Status.Broadcast.FinishedAt).NotTo(BeNil())
-	}).WithTimeout(4 * time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
-
+	msg := s.broadcastFinished("town-hall")
 	st := msg.Status.Broadcast
 	copies := s.broadcastCopies("bk-town-hall")
 	t.Logf("finished: delivered %d, unknown %d, in flight at a kill %d", st.Delivered, st.Unknown, len(inFlight))
@@ -85,6 +88,32 @@ func TestBroadcastSIGKILL(t *testing.T) {
 	for p := range inFlight {
 		s.g.Expect(copies[strings.ToLower(p)]).To(BeNumerically("<=", 1), p)
 	}
+
+	alo := s.broadcastFinished("all-hands").Status.Broadcast
+	copies = s.broadcastCopies("bk-all-hands")
+	twice := 0
+	t.Logf("AtLeastOnce finished: delivered %d, unknown %d, in flight at a kill %d", alo.Delivered, alo.Unknown, len(resent))
+	s.g.Expect(alo.Delivered).To(BeEquivalentTo(broadcastPeople), "the batch in flight was sent again")
+	s.g.Expect(alo.Unknown + alo.Failed + alo.Skipped + alo.Pending).To(BeZero())
+	s.g.Expect(copies).To(HaveLen(broadcastPeople), "everyone has a copy")
+	for user, n := range copies {
+		if n > 1 {
+			twice++
+			s.g.Expect(resent).To(HaveKey(user), "%s got %d copies but was in no batch in flight at a kill", user, n)
+		}
+	}
+	t.Logf("AtLeastOnce: %d people got two copies", twice)
+}
+
+// broadcastFinished waits for the broadcast name to finish.
+func (s *suite) broadcastFinished(name string) *teamsv1alpha1.ProactiveMessage {
+	msg := &teamsv1alpha1.ProactiveMessage{}
+	s.g.Eventually(func(g Gomega) {
+		g.Expect(s.c.Get(s.ctx, client.ObjectKey{Namespace: ns, Name: name}, msg)).To(Succeed())
+		g.Expect(msg.Status.Broadcast).NotTo(BeNil())
+		g.Expect(msg.Status.Broadcast.FinishedAt).NotTo(BeNil())
+	}).WithTimeout(4 * time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+	return msg
 }
 
 // broadcastCopies counts, per user, the copies Teams holds of the text.
@@ -114,9 +143,9 @@ func (s *suite) records(msg *teamsv1alpha1.ProactiveMessage) []broadcast.Person 
 
 // sendingPeople returns, once the API server has settled (a dead manager's last write can still
 // be landing), the people whose batch a kill left Sending.
-func (s *suite) sendingPeople() []string {
+func (s *suite) sendingPeople(name string) []string {
 	msg := &teamsv1alpha1.ProactiveMessage{}
-	s.g.Expect(s.c.Get(s.ctx, client.ObjectKey{Namespace: ns, Name: "town-hall"}, msg)).To(Succeed())
+	s.g.Expect(s.c.Get(s.ctx, client.ObjectKey{Namespace: ns, Name: name}, msg)).To(Succeed())
 	var last []string
 	read := false
 	s.g.Eventually(func(g Gomega) {
