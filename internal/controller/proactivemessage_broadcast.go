@@ -114,9 +114,6 @@ func (r *ProactiveMessageReconciler) reconcileBroadcast(ctx context.Context, s *
 		r.checkSendAt,      // sendAt applies to the whole broadcast
 		r.broadcastSuspend, // spec.suspend holds it before the next batch
 		r.connect,
-		// Status is written every budget: a merge patch computed from a cache that does not show
-		// the last write yet could leave that write's counts behind, so such a reconcile writes nothing.
-		r.requeueIfStale,
 		r.broadcastStart, // read the audience once, write the chunks
 		r.broadcastSend,
 		r.broadcastSummary,

@@ -84,6 +84,8 @@ func labelsChanged() predicate.Funcs {
 
 // requestsFor lists objects of list's kind and returns a request for each.
 func requestsFor(ctx context.Context, c client.Client, list client.ObjectList, opts ...client.ListOption) []reconcile.Request {
+	// Handlers of different watches run at once: each call lists into its own copy.
+	list = list.DeepCopyObject().(client.ObjectList)
 	if err := c.List(ctx, list, opts...); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing objects to requeue")
 		return nil
