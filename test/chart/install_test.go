@@ -59,13 +59,14 @@ func TestHelmInstall(t *testing.T) {
 		{"create", "", "events", "", ns, true},
 		{"create", "authentication.k8s.io", "tokenreviews", "", "", true},
 		{"create", "authorization.k8s.io", "subjectaccessreviews", "", "", true},
-		// The Alertmanager receiver reads a card template ConfigMap by name; a broadcast keeps its
-		// per-person records in ConfigMaps it creates, updates and lists (uncached, by label, metadata
-		// only: docs/security.md). Nothing watches or deletes ConfigMaps.
+		// The receiver reads a card template ConfigMap by name and watches the labelled ones to check
+		// them when saved (a cache with a label selector: RBAC cannot narrow a watch by label); a
+		// broadcast keeps its per-person records in ConfigMaps it creates, updates and lists
+		// (docs/security.md). Nothing deletes ConfigMaps: the records go with their message.
 		{"get", "", "configmaps", "", "platform", true},
 		{"list", "", "configmaps", "", "platform", true},
 		{"create", "", "configmaps", "", "platform", true},
-		{"watch", "", "configmaps", "", "", false},
+		{"watch", "", "configmaps", "", "", true},
 		{"delete", "", "configmaps", "", "platform", false},
 		{"create", "teams.operator.dev", "proactivemessages", "", "platform", true},
 		{"create", "", "pods", "", ns, false},
