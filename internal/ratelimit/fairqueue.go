@@ -74,17 +74,18 @@ func windowOf(rps float64) Window {
 
 // free is when the next request may go, as known at now: when the window has
 // room, and after a spacing from the latest admission of interval times the
-// square of the window's fill. A full window spaces requests 1/rps apart, as a steady rate
-// does; one left part empty by a pause (a worker busy elsewhere, a batch being
-// written) lets them go faster until it is full again, so the pause's slots
-// are not lost, and never all at once.
+// window's fill to the fourth power. A full window spaces requests 1/rps apart,
+// as a steady rate does; one left part empty by a pause (a worker busy
+// elsewhere, a batch being written) lets them go much faster until it is
+// nearly full again (half full: 1/16 of the interval), so most of the pause's
+// slots are caught up, and never all in one burst.
 func (q *appQueue) free(now time.Time) time.Time {
 	q.log.prune(now)
 	floor := q.floor.get(now)
 	w := q.log.nextAllowed([]Window{q.window}, AppMargin, now, floor)
 	held := q.log.holding(q.window.Period+AppMargin, now, floor)
 	fill := float64(min(held, q.window.Count)) / float64(q.window.Count)
-	gap := time.Duration(float64(q.interval) * fill * fill)
+	gap := time.Duration(float64(q.interval) * math.Pow(fill, 4))
 	return later(q.last.Add(gap), w)
 }
 
