@@ -1,7 +1,7 @@
 package operator
 
 import (
-	"unique"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -14,12 +14,33 @@ import (
 // decoder allocates each one anew per object; interning them keeps one copy of each. Strings
 // are immutable, so a shared copy reads exactly as before (docs/performance.md, "Scale").
 
+// maxInterned bounds the pool: when it is full it starts again, so values that stop repeating
+// (names of deleted targets, old messages) are not kept for ever. Tens of thousands of short
+// strings are a few MiB.
+const maxInterned = 1 << 16
+
+// pool holds the canonical copies. It keeps them itself: Go's unique package holds its values
+// only weakly, so after a garbage collection each object would get its own copy again.
+var pool = struct {
+	sync.Mutex
+	m map[string]string
+}{m: map[string]string{}}
+
 // intern returns the canonical copy of s.
 func intern[S ~string](s S) S {
 	if s == "" {
 		return s
 	}
-	return S(unique.Make(string(s)).Value())
+	pool.Lock()
+	defer pool.Unlock()
+	if c, ok := pool.m[string(s)]; ok {
+		return S(c)
+	}
+	if len(pool.m) >= maxInterned {
+		clear(pool.m)
+	}
+	pool.m[string(s)] = string(s)
+	return s
 }
 
 // internMeta interns the metadata every kind has. Maps are rebuilt with interned keys (and
