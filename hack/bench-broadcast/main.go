@@ -42,6 +42,13 @@ const (
 	adele = "adele"
 )
 
+// The broadcasts a run can make: cold creates each 1:1 conversation and sends (two requests a
+// person), warm sends to the conversations the cold one created.
+const (
+	pathCold = "cold"
+	pathWarm = "warm"
+)
+
 type options struct {
 	people      int
 	latency     time.Duration
@@ -101,12 +108,12 @@ func main() {
 	o.managerArgs = strings.Fields(*args)
 	o.paths = strings.Split(*paths, ",")
 	for _, p := range o.paths {
-		if p != "cold" && p != "warm" {
+		if p != pathCold && p != pathWarm {
 			fmt.Fprintf(os.Stderr, "bench-broadcast: --paths: %q is neither cold nor warm\n", p)
 			os.Exit(2)
 		}
 	}
-	if o.paths[0] == "warm" {
+	if o.paths[0] == pathWarm {
 		fmt.Fprintln(os.Stderr, "bench-broadcast: --paths: a warm broadcast needs a cold one before it")
 		os.Exit(2)
 	}
@@ -183,7 +190,7 @@ func run(ctx context.Context, o options) (err error) {
 	if b.perProbe, err = b.calibrate(ctx); err != nil {
 		return err
 	}
-	ceilings := map[string]float64{"cold": 25, "warm": 50}
+	ceilings := map[string]float64{pathCold: 25, pathWarm: 50}
 	for _, name := range o.paths {
 		path := struct {
 			name    string
