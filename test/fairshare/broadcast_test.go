@@ -158,8 +158,11 @@ func (r *rig) delivered(s single) single {
 }
 
 // broadcastCounts counts the messages each broadcast has sent.
-func (r *rig) broadcastCounts() (even, odd int) {
-	for _, a := range r.emu.Activities() {
+func (r *rig) broadcastCounts() (even, odd int) { return countBroadcasts(r.emu.Activities()) }
+
+// countBroadcasts counts each broadcast's messages in log.
+func countBroadcasts(log []emulator.StoredActivity) (even, odd int) {
+	for _, a := range log {
 		switch {
 		case hasText(a, evenText):
 			even++
@@ -185,15 +188,7 @@ func (r *rig) waitFinished(ns, name string) {
 func shares(log []emulator.StoredActivity) (even, odd int) {
 	from := max(firstIndex(log, evenText), firstIndex(log, oddText))
 	to := min(lastIndex(log, evenText), lastIndex(log, oddText))
-	for _, a := range log[from : to+1] {
-		switch {
-		case hasText(a, evenText):
-			even++
-		case hasText(a, oddText):
-			odd++
-		}
-	}
-	return even, odd
+	return countBroadcasts(log[from : to+1])
 }
 
 func firstIndex(log []emulator.StoredActivity, text string) int {
