@@ -98,12 +98,20 @@ type Run struct {
 // apiserver_request_total.
 type Writes struct {
 	// Messages are writes to proactivemessages (and their status); Bench is the bench's own
-	// creates among them.
+	// creates among them; Status the writes to the status subresource among them.
 	Messages int `json:"proactiveMessages"`
 	Bench    int `json:"byBench"`
-	// PerMessage counts every write; ManagerPerMessage leaves out the bench's creates.
-	PerMessage        float64 `json:"perMessage"`
-	ManagerPerMessage float64 `json:"managerPerMessage"`
+	Status   int `json:"status"`
+	// Journal are writes to ConfigMaps: the manager's send journal (teams-operator-sends-<n>).
+	Journal int `json:"journal"`
+	// PerMessage counts every write (ProactiveMessages and the journal); ManagerPerMessage leaves
+	// out the bench's creates and is the sum of the manager's status, metadata (the object's
+	// annotations and finalizers) and journal writes per message.
+	PerMessage         float64 `json:"perMessage"`
+	ManagerPerMessage  float64 `json:"managerPerMessage"`
+	StatusPerMessage   float64 `json:"statusPerMessage"`
+	MetadataPerMessage float64 `json:"metadataPerMessage"`
+	JournalPerMessage  float64 `json:"journalPerMessage"`
 	// Events are Event writes (the manager records one per delivery).
 	Events           int     `json:"events"`
 	EventsPerMessage float64 `json:"eventsPerMessage"`
@@ -165,6 +173,8 @@ type Scale struct {
 	CallsAfterRestart  int `json:"microsoftCallsAfterRestart"`
 	SendsAfterRestart  int `json:"sendsAfterRestart"`
 	WritesAfterRestart int `json:"proactiveMessageWritesAfterRestart"`
+	// JournalWritesAfterRestart are ConfigMap writes (the send journal) after the restart.
+	JournalWritesAfterRestart int `json:"journalWritesAfterRestart"`
 	// DeliveredInTeams is how many activities the emulator holds: each sent message once.
 	DeliveredInTeams int `json:"activitiesInTeams"`
 }
@@ -270,8 +280,10 @@ func printRun(row func(string, string, ...any), name string, o *Run, appRPS int)
 	row("  throttled", "%s", thr)
 	row("  Microsoft calls", "%.3f per message %v", o.MicrosoftCallsPerMessage, o.MicrosoftCalls)
 	if w := o.APIServerWrites; w != nil {
-		row("  API-server writes", "%.2f per message (manager %.2f, bench creates %d), %.0f ms each on average; "+
-			"events %.2f per message", w.PerMessage, w.ManagerPerMessage, w.Bench, w.MeanMs, w.EventsPerMessage)
+		row("  API-server writes", "%.2f per message: bench creates %d, manager: %.2f status + %.2f metadata + "+
+			"%.2f journal = %.2f", w.PerMessage, w.Bench, w.StatusPerMessage, w.MetadataPerMessage,
+			w.JournalPerMessage, w.ManagerPerMessage)
+		row("", "a ProactiveMessage write takes %.0f ms on average; events %.2f per message", w.MeanMs, w.EventsPerMessage)
 	}
 	if m := o.Manager; m != nil {
 		row("  manager", "CPU %.1f s (%.1f ms per message); %d reconciles of %.0f ms on average",
@@ -293,8 +305,9 @@ func printScale(row func(string, string, ...any), s *Scale) {
 	row("  restart", "ready after %.1f s; resync (%d reconciles, queue empty) after %.1f s",
 		s.ReadySeconds, s.Reconciles, s.ResyncSeconds)
 	row("  memory after resync", "%s", s.After)
-	row("  after restart", "%d Microsoft calls, %d sends, %d ProactiveMessage writes; Teams holds %d activities",
-		s.CallsAfterRestart, s.SendsAfterRestart, s.WritesAfterRestart, s.DeliveredInTeams)
+	row("  after restart", "%d Microsoft calls, %d sends, %d ProactiveMessage writes, %d journal writes; "+
+		"Teams holds %d activities", s.CallsAfterRestart, s.SendsAfterRestart, s.WritesAfterRestart,
+		s.JournalWritesAfterRestart, s.DeliveredInTeams)
 }
 
 func (m *Memory) String() string {

@@ -145,6 +145,7 @@ func (b *bench) runScale(ctx context.Context) (*Scale, error) {
 		return nil, err
 	}
 	s.WritesAfterRestart = int(now.messages - writes.messages)
+	s.JournalWritesAfterRestart = int(now.configMaps - writes.configMaps)
 	s.DeliveredInTeams = len(b.env.Emulator.Activities())
 	return s, nil
 }

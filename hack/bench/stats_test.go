@@ -112,10 +112,54 @@ func TestJournalStatsAndRates(t *testing.T) {
 
 func TestWritesPerMessage(t *testing.T) {
 	g := NewWithT(t)
-	w := writeCounts{messages: 7000, events: 2500, seconds: 130, timed: 7000}.
-		minus(writeCounts{messages: 1000, events: 500, seconds: 10, timed: 1000}, 2000)
-	g.Expect(*w).To(Equal(Writes{Messages: 6000, Bench: 2000, PerMessage: 3, ManagerPerMessage: 2, Events: 2000,
-		EventsPerMessage: 1, MeanMs: 20}))
+	// 6000 ProactiveMessage writes in the window: the bench's 2000 creates, 2000 status patches
+	// and 2000 metadata patches; 500 journal writes.
+	w := writeCounts{messages: 7000, status: 2500, configMaps: 600, events: 2500, seconds: 130, timed: 7000}.
+		minus(writeCounts{messages: 1000, status: 500, configMaps: 100, events: 500, seconds: 10, timed: 1000}, 2000)
+	g.Expect(*w).To(Equal(Writes{Messages: 6000, Bench: 2000, Status: 2000, Journal: 500,
+		PerMessage: 3.25, ManagerPerMessage: 2.25, StatusPerMessage: 1, MetadataPerMessage: 1, JournalPerMessage: 0.25,
+		Events: 2000, EventsPerMessage: 1, MeanMs: 20}))
+
+	// Before the journal: no ConfigMap writes, three by the manager.
+	w = writeCounts{messages: 8000, status: 2000}.minus(writeCounts{}, 2000)
+	g.Expect(w.ManagerPerMessage).To(Equal(3.0))
+	g.Expect(w.JournalPerMessage).To(BeZero())
+	g.Expect(w.MetadataPerMessage).To(Equal(2.0))
+}
+
+// writeMetrics are the kube-apiserver's counters after a run with the send journal: the
+// ConfigMap writes count (Create, the patches, a refused Create), reads and other resources'
+// writes do not.
+const writeMetrics = `# TYPE apiserver_request_total counter
+apiserver_request_total{code="201",resource="proactivemessages",subresource="",verb="POST"} 2000
+apiserver_request_total{code="200",resource="proactivemessages",subresource="status",verb="PATCH"} 2000
+apiserver_request_total{code="409",resource="proactivemessages",subresource="status",verb="PATCH"} 3
+apiserver_request_total{code="200",resource="proactivemessages",subresource="",verb="PATCH"} 7
+apiserver_request_total{code="200",resource="proactivemessages",subresource="",verb="LIST"} 4
+apiserver_request_total{code="201",resource="configmaps",subresource="",verb="POST"} 2
+apiserver_request_total{code="409",resource="configmaps",subresource="",verb="POST"} 1
+apiserver_request_total{code="200",resource="configmaps",subresource="",verb="PATCH"} 150
+apiserver_request_total{code="200",resource="configmaps",subresource="",verb="PUT"} 5
+apiserver_request_total{code="200",resource="configmaps",subresource="",verb="LIST"} 9
+apiserver_request_total{code="200",resource="configmaps",subresource="",verb="WATCH"} 3
+apiserver_request_total{code="200",resource="configmaps",subresource="",verb="GET"} 40
+apiserver_request_total{code="200",resource="secrets",subresource="",verb="PATCH"} 11
+apiserver_request_total{code="200",resource="leases",subresource="",verb="PUT"} 60
+apiserver_request_total{code="201",resource="events",subresource="",verb="POST"} 2000
+`
+
+func TestCountWritesSeparatesTheJournal(t *testing.T) {
+	g := NewWithT(t)
+	m, err := parseMetrics(strings.NewReader(writeMetrics))
+	g.Expect(err).NotTo(HaveOccurred())
+	w := countWrites(m)
+	g.Expect(w).To(Equal(writeCounts{messages: 4010, status: 2003, configMaps: 158, events: 2000}))
+	per := w.minus(writeCounts{}, 2000)
+	g.Expect(per.StatusPerMessage).To(Equal(1.002))
+	g.Expect(per.MetadataPerMessage).To(Equal(0.004))
+	g.Expect(per.JournalPerMessage).To(Equal(0.079))
+	g.Expect(per.ManagerPerMessage).To(Equal(1.084))
+	g.Expect(per.PerMessage).To(Equal(2.084))
 }
 
 const sampleMetrics = `# HELP apiserver_request_total Counter of apiserver requests.
@@ -180,6 +224,19 @@ func TestReportJSONAndTable(t *testing.T) {
 	g.Expect(out.String()).To(ContainSubstring("47.50 messages/s"))
 	g.Expect(out.String()).To(ContainSubstring("95.0% of 50/s"))
 	g.Expect(out.String()).To(MatchRegexp(`operator/direct\s+0\.992`))
+
+	rep.Operator.APIServerWrites = writeCounts{messages: 4100, status: 2000, configMaps: 300}.minus(writeCounts{}, 2000)
+	out.Reset()
+	g.Expect(printTable(&out, rep)).To(Succeed())
+	g.Expect(out.String()).To(ContainSubstring(
+		"2.20 per message: bench creates 2000, manager: 1.00 status + 0.05 metadata + 0.15 journal = 1.20"))
+	g.Expect(writeJSON(path, rep)).To(Succeed())
+	b, err = os.ReadFile(path)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(json.Unmarshal(b, &back)).To(Succeed())
+	g.Expect(back["operator"].(map[string]any)["apiServerWrites"]).To(And(
+		HaveKeyWithValue("journal", 300.0), HaveKeyWithValue("journalPerMessage", 0.15),
+		HaveKeyWithValue("statusPerMessage", 1.0), HaveKeyWithValue("managerPerMessage", 1.2)))
 }
 
 func TestOptionsValidate(t *testing.T) {
