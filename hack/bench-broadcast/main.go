@@ -55,6 +55,7 @@ type options struct {
 	probeEvery  time.Duration
 	timeout     time.Duration
 	out         string
+	managerLog  string
 	managerArgs []string
 	// paths are the broadcasts to run, in order: the warm one reuses the cold one's conversations.
 	paths []string
@@ -74,6 +75,8 @@ type Run struct {
 	ProbeP99Ms        float64 `json:"singleMessageP99Ms"`
 	ProbeMaxMs        float64 `json:"singleMessageMaxMs"`
 	Probes            int     `json:"singleMessages"`
+	// Timing: the app's requests while the broadcast ran, and the pauses (gaps.go).
+	Timing Timing `json:"timing"`
 }
 
 // Report is the whole run.
@@ -96,6 +99,8 @@ func main() {
 		"a single message to another user this often during the broadcasts")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Hour, "how long one broadcast may take")
 	fs.StringVar(&o.out, "out", "bin/bench-broadcast.json", "write the JSON report here")
+	fs.StringVar(&o.managerLog, "manager-log", "bin/bench-broadcast-manager.log",
+		"copy the manager's log here (empty: do not)")
 	args := fs.String("manager-args", "", "extra manager flags, space-separated")
 	paths := fs.String("paths", "cold,warm", "the broadcasts to run, in order (cold: create + send; warm: send)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -138,6 +143,8 @@ type bench struct {
 	apiHost string
 	// perProbe is the API server writes one single message costs, taken out of a broadcast's.
 	perProbe float64
+	// probeConv is the single messages' conversation.
+	probeConv string
 }
 
 func run(ctx context.Context, o options) (err error) {
@@ -204,6 +211,11 @@ func run(ctx context.Context, o options) (err error) {
 		rep.Runs = append(rep.Runs, *r)
 	}
 	rep.PeakRSS = peakRSS(mgr.Pid())
+	if o.managerLog != "" {
+		if data, err := os.ReadFile(mgr.Log); err == nil {
+			_ = os.WriteFile(o.managerLog, data, 0o600)
+		}
+	}
 	rep.CPUs, rep.Load = cpus(), loadavg()
 	printTable(os.Stdout, rep)
 	data, err := json.MarshalIndent(rep, "", "  ")
@@ -228,6 +240,7 @@ func (b *bench) targets(ctx context.Context) error {
 	return b.wait(ctx, time.Minute, func() (bool, error) {
 		t := &teamsv1alpha1.ConversationTarget{}
 		err := b.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: adele}, t)
+		b.probeConv = t.Status.ConversationID
 		return err == nil && t.Status.ConversationID != "", err
 	})
 }
@@ -271,7 +284,8 @@ func (b *bench) broadcast(ctx context.Context, name string, ceiling float64) (*R
 		last = maxTime(last, a.CreatedAt)
 	}
 	throttled := 0
-	for _, e := range b.env.Emulator.RequestsSince(seqBefore) {
+	entries := b.env.Emulator.RequestsSince(seqBefore)
+	for _, e := range entries {
 		if e.Status == http.StatusTooManyRequests {
 			throttled++
 		}
@@ -281,7 +295,7 @@ func (b *bench) broadcast(ctx context.Context, name string, ceiling float64) (*R
 	r := &Run{Path: name, People: b.o.people, Delivered: delivered, Seconds: round(secs, 1), PerSecond: round(rate, 2),
 		Ceiling: ceiling, ShareOfCeiling: round(rate/ceiling, 3), Throttled: throttled,
 		WritesPerThousand: round((writesAfter-writesBefore-b.perProbe*float64(len(latencies)))/float64(b.o.people)*1000, 1),
-		Probes:            len(latencies)}
+		Probes:            len(latencies), Timing: timing(entries, first, last, b.probeConv)}
 	if len(latencies) > 0 {
 		slices.Sort(latencies)
 		r.ProbeP99Ms = float64(latencies[min(len(latencies)-1, len(latencies)*99/100)].Milliseconds())
@@ -290,6 +304,14 @@ func (b *bench) broadcast(ctx context.Context, name string, ceiling float64) (*R
 	progress("%s: %d delivered in %.1f s, %.2f/s (%.1f%% of %g/s), %d 429s, %.1f writes per 1,000 people, "+
 		"single message p99 %.0f ms", name, delivered, secs, rate, 100*rate/ceiling, ceiling, throttled,
 		r.WritesPerThousand, r.ProbeP99Ms)
+	t := r.Timing
+	progress("%s: the app's Connector requests %.2f/s (%.1f%% of %d/s; the broadcast's %.1f%%, %d single messages'), "+
+		"%d pauses of %s or more (%.1f s beyond 20 ms each), %d seconds under 45 requests", name, t.AppPerSecond,
+		100*t.AppShare, teamsAppLimit, 100*t.BroadcastShare, t.ProbeRequests, t.Pauses, pauseMin, t.PauseSeconds,
+		t.SlowSeconds)
+	for _, p := range t.Longest {
+		progress("%s:   pause of %.0f ms at %.1f s, after %d broadcast requests", name, p.Millis, p.At, p.After)
+	}
 	return r, nil
 }
 
@@ -501,6 +523,13 @@ func printTable(w io.Writer, r *Report) {
 			run.Path, run.Delivered, run.Seconds, run.PerSecond, run.Ceiling, 100*run.ShareOfCeiling, run.Throttled,
 			run.WritesPerThousand,
 			run.ProbeP99Ms, run.ProbeMaxMs, run.Probes)
+	}
+	_, _ = fmt.Fprintln(tw, "path\tapp requests/s\tshare of 50/s\tbroadcast's share\tof what is left\t"+
+		"single messages' requests\tpauses >= 100 ms (s)")
+	for _, run := range r.Runs {
+		t := run.Timing
+		_, _ = fmt.Fprintf(tw, "%s\t%.2f\t%.1f%%\t%.1f%%\t%.1f%%\t%d\t%d (%.1f s)\n", run.Path, t.AppPerSecond,
+			100*t.AppShare, 100*t.BroadcastShare, 100*t.BroadcastShareOfLeft, t.ProbeRequests, t.Pauses, t.PauseSeconds)
 	}
 	_, _ = fmt.Fprintf(tw, "manager peak RSS\t%.1f MiB\n", r.PeakRSS)
 	_ = tw.Flush()
