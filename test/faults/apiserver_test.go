@@ -54,6 +54,7 @@ func TestAPIServerRestart(t *testing.T) {
 		stopped.Sub(stopping).Round(time.Millisecond))
 
 	msgs := s.settled(names, 3*time.Minute)
+	recs := s.sendRecords(msgs, nil)
 	s.g.Expect(mgr.Exited()).To(BeFalse(), "the manager rode the outage out")
 	unknown, duplicates := 0, 0
 	for _, target := range targets {
@@ -66,11 +67,11 @@ func TestAPIServerRestart(t *testing.T) {
 			}
 			sent = append(sent, n)
 			if m.Status.Phase == teamsv1alpha1.PhaseUnknown {
-				expectUnknown(s.g, m, tm)
+				expectUnknown(s.g, m, recs[n], tm)
 				unknown++
 				continue
 			}
-			expectDelivered(s.g, m, tm)
+			expectDelivered(s.g, m, recs[n], tm)
 			if m.Spec.DeliveryGuarantee == teamsv1alpha1.AtMostOnce {
 				s.g.Expect(tm.copies[n]).To(Equal(1), "%s: AtMostOnce never duplicates", n)
 			}

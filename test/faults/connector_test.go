@@ -109,6 +109,7 @@ func TestConnectorFaults(t *testing.T) {
 		all = append(all, n...)
 	}
 	msgs := s.settled(all, 3*time.Minute)
+	recs := s.sendRecords(msgs, nil)
 	s.expectNoSecrets(msgs)
 
 	// retried checks a group whose every message must be delivered exactly once, in order, with
@@ -119,7 +120,7 @@ func TestConnectorFaults(t *testing.T) {
 		for target, chat := range chats {
 			tm := s.teams(chat)
 			for _, n := range names[target] {
-				expectDelivered(g, msgs[n], tm)
+				expectDelivered(g, msgs[n], recs[n], tm)
 				g.Expect(tm.copies[n]).To(Equal(1), "%s: delivered exactly once", n)
 				attempts += msgs[n].Status.Attempts
 			}
@@ -156,12 +157,12 @@ func TestConnectorFaults(t *testing.T) {
 			for _, n := range names[target] {
 				m := msgs[n]
 				if m.Status.Phase == teamsv1alpha1.PhaseUnknown {
-					expectUnknown(g, m, tm)
+					expectUnknown(g, m, recs[n], tm)
 					g.Expect(tm.copies[n]).To(Equal(1), "%s: the dropped send was stored", n)
 					unknown++
 					continue
 				}
-				expectDelivered(g, m, tm)
+				expectDelivered(g, m, recs[n], tm)
 				duplicates += tm.copies[n] - 1
 			}
 			if dropGuarantee[target] == teamsv1alpha1.AtMostOnce {

@@ -93,6 +93,7 @@ func TestTokenOutage(t *testing.T) {
 	all := slices.Concat(warm, during, late)
 	msgs := s.settled(all, tokenOutage+3*time.Minute)
 	t.Logf("all delivered %s after the outage ended", time.Since(outageEnd).Round(time.Second))
+	recs := s.sendRecords(msgs, nil)
 
 	tokensDuring, failed := 0, 0
 	for _, r := range s.env.Emulator.Requests() {
@@ -117,7 +118,7 @@ func TestTokenOutage(t *testing.T) {
 				continue
 			}
 			order = append(order, n)
-			expectDelivered(s.g, m, tm)
+			expectDelivered(s.g, m, recs[n], tm)
 			s.g.Expect(tm.copies[n]).To(Equal(1), "%s: delivered exactly once", n)
 			if !strings.HasPrefix(n, "a-") {
 				// deliveredAt has a one-second resolution.
