@@ -207,7 +207,7 @@ func (b *bench) runAll(ctx context.Context, rep *Report) (err error) {
 	}
 	if b.o.probe > 0 {
 		progress("operator: %d messages one at a time", b.o.probe)
-		if rep.UnloadedLatency, err = b.probe(ctx); err != nil {
+		if rep.UnloadedLatency, rep.UnloadedWrites, err = b.probe(ctx); err != nil {
 			return err
 		}
 	}

@@ -25,6 +25,7 @@ import (
 
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/emulator"
+	"github.com/teams-operator/teams-operator/internal/ledger"
 	"github.com/teams-operator/teams-operator/test/harness"
 )
 
@@ -244,6 +245,9 @@ func (b *bench) runOperator(ctx context.Context) (*Run, error) {
 	if err := b.waitDelivered(ctx, n); err != nil {
 		return nil, err
 	}
+	if err := b.waitRecorded(ctx, n); err != nil {
+		return nil, err
+	}
 	after, err := b.apiWrites(ctx)
 	if err != nil {
 		return nil, err
@@ -294,27 +298,75 @@ func managerStats(before, after metrics, cpu float64) *ManagerStats {
 }
 
 // probe sends messages one at a time, each after the last was delivered, for the latency of
-// a message that does not queue behind others.
-func (b *bench) probe(ctx context.Context) (*Latency, error) {
+// a message that does not queue behind others, and counts their writes: a lone message shares
+// the journal's writes with nobody.
+func (b *bench) probe(ctx context.Context) (*Latency, *Writes, error) {
+	before, err := b.apiWrites(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	var lat []time.Duration
 	for i := range b.o.probe {
 		// Past the burst's names, to a different target each time.
 		msg := b.message(b.o.messages + i)
 		start := time.Now()
 		if err := b.c.Create(ctx, msg); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		err := waitFor(ctx, b.o.timeout, "probe message "+msg.Name+" Delivered", func() (bool, error) {
 			_, ok := b.track.deliveredAt(msg.Name)
 			return ok, b.track.failure()
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		at, _ := b.track.deliveredAt(msg.Name)
 		lat = append(lat, at.Sub(start))
 	}
-	return latencies(lat), nil
+	if err := b.waitRecorded(ctx, b.o.messages+b.o.probe); err != nil {
+		return nil, nil, err
+	}
+	after, err := b.apiWrites(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return latencies(lat), after.minus(before, b.o.probe), nil
+}
+
+// waitRecorded waits until the first n messages' ids are where a backup keeps them: in the
+// annotations (before the send journal) or in the journal entry of the message's UID. The
+// journal writes a delivery's ids shortly after its status, so reading the write counters at
+// the last delivery would miss the last of those writes.
+func (b *bench) waitRecorded(ctx context.Context, n int) error {
+	return waitFor(ctx, b.o.timeout, fmt.Sprintf("the ids of %d messages recorded", n), func() (bool, error) {
+		list := &teamsv1alpha1.ProactiveMessageList{}
+		if err := b.c.List(ctx, list, client.InNamespace(namespace)); err != nil {
+			return false, err
+		}
+		journal, err := ledger.ReadJournal(ctx, b.c, namespace)
+		if err != nil {
+			return false, err
+		}
+		return countRecorded(list.Items, journal, n) >= n, nil
+	})
+}
+
+// countRecorded counts the messages among the first n (by name) whose ids are recorded.
+func countRecorded(msgs []teamsv1alpha1.ProactiveMessage, journal map[string]ledger.Entry, n int) int {
+	recorded := 0
+	for i := range msgs {
+		m := &msgs[i]
+		var index int
+		if _, err := fmt.Sscanf(m.Name, "m-%d", &index); err != nil || index >= n {
+			continue
+		}
+		e, ok := journal[m.Name]
+		if _, annotated := m.Annotations[teamsv1alpha1.ActivityIDAnnotation]; annotated ||
+			(ok && e.UID == m.UID && e.HasIDs()) {
+			recorded++
+		}
+	}
+	return recorded
 }
 
 // watchMessages starts an informer on ProactiveMessages that notes when each is seen Delivered:

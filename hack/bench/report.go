@@ -24,6 +24,9 @@ type Report struct {
 	Operator     *Run    `json:"operator,omitempty"`
 	// UnloadedLatency is create→delivered for messages sent one at a time after the burst.
 	UnloadedLatency *Latency `json:"unloadedLatency,omitempty"`
+	// UnloadedWrites are the API-server writes of those messages: nothing to share the
+	// journal's writes with.
+	UnloadedWrites *Writes `json:"unloadedWrites,omitempty"`
 	// Priority is the priority phase: High messages while another namespace floods Bulk.
 	Priority *Priority `json:"priority,omitempty"`
 	// ManagerMemory is the manager's memory at the end of the operator run.
@@ -246,6 +249,9 @@ func printTable(w io.Writer, r *Report) error {
 	if l := r.UnloadedLatency; l != nil {
 		row("unloaded", "create→delivered one at a time (%d): p50 %.0f ms, p95 %.0f ms, max %.0f ms",
 			l.Count, l.P50Ms, l.P95Ms, l.MaxMs)
+		if w := r.UnloadedWrites; w != nil {
+			printWrites(row, w)
+		}
 	}
 	if p := r.Priority; p != nil {
 		row("priority", "%d High messages from one namespace while another floods %d Bulk (done in %.1f s)",
@@ -280,9 +286,7 @@ func printRun(row func(string, string, ...any), name string, o *Run, appRPS int)
 	row("  throttled", "%s", thr)
 	row("  Microsoft calls", "%.3f per message %v", o.MicrosoftCallsPerMessage, o.MicrosoftCalls)
 	if w := o.APIServerWrites; w != nil {
-		row("  API-server writes", "%.2f per message: bench creates %d, manager: %.2f status + %.2f metadata + "+
-			"%.2f journal = %.2f", w.PerMessage, w.Bench, w.StatusPerMessage, w.MetadataPerMessage,
-			w.JournalPerMessage, w.ManagerPerMessage)
+		printWrites(row, w)
 		row("", "a ProactiveMessage write takes %.0f ms on average; events %.2f per message", w.MeanMs, w.EventsPerMessage)
 	}
 	if m := o.Manager; m != nil {
@@ -295,6 +299,12 @@ func printRun(row func(string, string, ...any), name string, o *Run, appRPS int)
 	if l := o.Latency; l != nil {
 		row("  create→delivered", "p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, max %.0f ms", l.P50Ms, l.P95Ms, l.P99Ms, l.MaxMs)
 	}
+}
+
+func printWrites(row func(string, string, ...any), w *Writes) {
+	row("  API-server writes", "%.2f per message: bench creates %d, manager: %.2f status + %.2f metadata + "+
+		"%.2f journal = %.2f", w.PerMessage, w.Bench, w.StatusPerMessage, w.MetadataPerMessage,
+		w.JournalPerMessage, w.ManagerPerMessage)
 }
 
 func printScale(row func(string, string, ...any), s *Scale) {

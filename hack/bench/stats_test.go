@@ -11,8 +11,12 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
+	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 	"github.com/teams-operator/teams-operator/internal/emulator"
+	"github.com/teams-operator/teams-operator/internal/ledger"
 )
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
@@ -234,6 +238,14 @@ func TestReportJSONAndTable(t *testing.T) {
 	b, err = os.ReadFile(path)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(json.Unmarshal(b, &back)).To(Succeed())
+	g.Expect(back).NotTo(HaveKey("unloadedWrites"))
+
+	rep.UnloadedLatency = &Latency{Count: 10, P50Ms: 110}
+	rep.UnloadedWrites = writeCounts{messages: 20, status: 10, configMaps: 20}.minus(writeCounts{}, 10)
+	out.Reset()
+	g.Expect(printTable(&out, rep)).To(Succeed())
+	g.Expect(out.String()).To(MatchRegexp(`unloaded .*one at a time \(10\).*\n\s+API-server writes\s+4\.00 per message: ` +
+		`bench creates 10, manager: 1\.00 status \+ 0\.00 metadata \+ 2\.00 journal = 3\.00`))
 	g.Expect(back["operator"].(map[string]any)["apiServerWrites"]).To(And(
 		HaveKeyWithValue("journal", 300.0), HaveKeyWithValue("journalPerMessage", 0.15),
 		HaveKeyWithValue("statusPerMessage", 1.0), HaveKeyWithValue("managerPerMessage", 1.2)))
@@ -300,4 +312,33 @@ controller_runtime_reconcile_time_seconds_count{controller="conversationtarget"}
 	sum, count := after.histogram("controller_runtime_reconcile_time_seconds", nil)
 	g.Expect(sum).To(Equal(121.0))
 	g.Expect(count).To(Equal(uint64(115)))
+}
+
+func TestCountRecordedReadsAnnotationsOrTheJournal(t *testing.T) {
+	g := NewWithT(t)
+	msg := func(name, uid string, annotations map[string]string) teamsv1alpha1.ProactiveMessage {
+		return teamsv1alpha1.ProactiveMessage{ObjectMeta: metav1.ObjectMeta{
+			Name: name, UID: types.UID(uid), Annotations: annotations,
+		}}
+	}
+	msgs := []teamsv1alpha1.ProactiveMessage{
+		msg("m-0000000", "u0", map[string]string{teamsv1alpha1.ActivityIDAnnotation: "1:a"}), // an older version's
+		msg("m-0000001", "u1", nil), // ids in the journal
+		msg("m-0000002", "u2", nil), // marker only: in flight, or its ids not written yet
+		msg("m-0000003", "u3", nil), // an entry of another object of that name
+		msg("m-0000004", "u4", nil), // accepted without an id
+		msg("m-0000010", "u10", nil),
+		msg("bulk-0000001", "b1", nil),
+	}
+	journal := map[string]ledger.Entry{
+		"m-0000001":    {UID: "u1", Marker: "t", ActivityID: "1:b"},
+		"m-0000002":    {UID: "u2", Marker: "t"},
+		"m-0000003":    {UID: "old", Marker: "t", ActivityID: "1:c"},
+		"m-0000004":    {UID: "u4", Marker: "t", NoID: true},
+		"m-0000010":    {UID: "u10", ActivityID: "1:d"},
+		"bulk-0000001": {UID: "b1", ActivityID: "1:e"},
+	}
+	g.Expect(countRecorded(msgs, journal, 10)).To(Equal(3), "m-0, m-1 and m-4; m-10 is past n, bulk-* not the bench's")
+	g.Expect(countRecorded(msgs, journal, 11)).To(Equal(4))
+	g.Expect(countRecorded(msgs, nil, 11)).To(Equal(1), "before the journal: annotations only")
 }
