@@ -76,5 +76,11 @@ func (s *suite) sendRecords(msgs map[string]teamsv1alpha1.ProactiveMessage, lost
 		}
 		g.Expect(missing).To(BeEmpty(), "Delivered messages whose ids are in neither annotations nor the journal")
 	}).WithTimeout(2 * time.Minute).WithPolling(300 * time.Millisecond).Should(Succeed())
+	where := map[string]int{}
+	for _, r := range out {
+		where[r.where]++
+	}
+	s.t.Logf("records of %d messages: %d in the send journal, %d in annotations, %d in neither",
+		len(out), where["journal"], where["annotations"], where[""])
 	return out
 }
