@@ -119,6 +119,7 @@ type space struct {
 	shardOf map[string]int   // where each key is written
 	sizes   []int            // data bytes per shard, as written
 	exists  []bool           // the shard's ConfigMap exists
+	version map[int]string   // each shard's resourceVersion as this process last saw it
 	pending map[string]*change
 	urgent  chan struct{}
 	writing bool
@@ -140,8 +141,7 @@ func (j *Journal) space(ns string) *space {
 	}
 	s, ok := j.spaces[ns]
 	if !ok {
-		s = &space{j: j, ns: ns, entries: map[string]Entry{}, shardOf: map[string]int{},
-			pending: map[string]*change{}, urgent: make(chan struct{}, 1)}
+		s = &space{j: j, ns: ns, pending: map[string]*change{}, urgent: make(chan struct{}, 1)}
 		j.spaces[ns] = s
 	}
 	return s
@@ -394,8 +394,10 @@ func (s *space) writeShard(ctx context.Context, shard int, batch map[string]*cha
 		return &JournalError{Namespace: s.ns, ConfigMap: cm.Name, Err: err}
 	}
 	s.mu.Lock()
+	s.grow(shard) // a reload may have come meanwhile
 	s.exists[shard] = true
 	s.sizes[shard] = dataSize(cm.Data)
+	s.version[shard] = cm.ResourceVersion
 	s.mu.Unlock()
 	return nil
 }
@@ -445,6 +447,27 @@ func dataSize(data map[string]string) int {
 	return n
 }
 
+// Changed learns that a shard changed (a watch event): unless this process wrote that version,
+// someone else did (a restore of a backup, a person), and the namespace is read again before
+// its next use. resourceVersion "" (a deleted shard) always counts.
+func (j *Journal) Changed(ns, name, resourceVersion string) {
+	i, ok := shardIndex(name)
+	if !ok {
+		return
+	}
+	j.mu.Lock()
+	s, ok := j.spaces[ns]
+	j.mu.Unlock()
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loaded && (resourceVersion == "" || s.version[i] != resourceVersion) {
+		s.loaded = false
+	}
+}
+
 // load reads the namespace's journal once; a failed read is tried again by the next caller.
 func (s *space) load(ctx context.Context) error {
 	s.loadMu.Lock()
@@ -461,11 +484,14 @@ func (s *space) load(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, data := range shards {
+	s.entries, s.shardOf, s.version = map[string]Entry{}, map[string]int{}, map[int]string{}
+	s.sizes, s.exists = nil, nil
+	for i, cm := range shards {
 		s.grow(i)
 		s.exists[i] = true
-		s.sizes[i] = dataSize(data)
-		for name, raw := range data {
+		s.sizes[i] = dataSize(cm.Data)
+		s.version[i] = cm.ResourceVersion
+		for name, raw := range cm.Data {
 			e, ok := parseEntry(raw)
 			if !ok {
 				continue
@@ -491,8 +517,8 @@ func ReadJournal(ctx context.Context, reader client.Reader, namespace string) (m
 		return nil, err
 	}
 	out := map[string]Entry{}
-	for _, data := range shards {
-		for name, raw := range data {
+	for _, cm := range shards {
+		for name, raw := range cm.Data {
 			if e, ok := parseEntry(raw); ok {
 				out[name] = e
 			}
@@ -503,12 +529,14 @@ func ReadJournal(ctx context.Context, reader client.Reader, namespace string) (m
 
 // readShards lists the journal's ConfigMaps page by page, refusing more than MaxJournalBytes.
 // ConfigMaps with the label but not a shard's name are not the journal's.
-func readShards(ctx context.Context, reader client.Reader, ns string) (map[int]map[string]string, error) {
-	shards := map[int]map[string]string{}
+func readShards(ctx context.Context, reader client.Reader, ns string) (map[int]*corev1.ConfigMap, error) {
+	shards := map[int]*corev1.ConfigMap{}
 	total := 0
-	list := &corev1.ConfigMapList{}
-	opts := []client.ListOption{client.InNamespace(ns), client.MatchingLabels{JournalLabel: JournalVersion}, client.Limit(32)}
+	next := ""
 	for {
+		list := &corev1.ConfigMapList{} // a new list per page: the shards keep their items
+		opts := []client.ListOption{client.InNamespace(ns), client.MatchingLabels{JournalLabel: JournalVersion},
+			client.Limit(32), client.Continue(next)}
 		if err := reader.List(ctx, list, opts...); err != nil {
 			return nil, &JournalError{Namespace: ns, Err: err}
 		}
@@ -521,12 +549,11 @@ func readShards(ctx context.Context, reader client.Reader, ns string) (map[int]m
 			if total += dataSize(cm.Data); total > MaxJournalBytes {
 				return nil, &JournalError{Namespace: ns, Err: fmt.Errorf("%w (%d bytes)", ErrJournalTooLarge, MaxJournalBytes)}
 			}
-			shards[index] = cm.Data
+			shards[index] = cm
 		}
-		if list.Continue == "" {
+		if next = list.Continue; next == "" {
 			return shards, nil
 		}
-		opts = append(opts[:3], client.Continue(list.Continue))
 	}
 }
 

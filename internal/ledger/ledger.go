@@ -3,19 +3,18 @@
 //
 //  1. Observe what the last attempt left: nothing, a delivery (its ids), or a marker without
 //     ids (the attempt's outcome is unknown), and when a refused attempt may go again.
-//  2. Begin persists the send-attempt marker before the POST, with an optimistic lock, so a
-//     crash after the POST always leaves evidence that it may have happened.
-//  3. Record turns the POST's answer into a decision: delivered (the ids go to annotations,
-//     which survive backup and restore), unknown, or refused.
-//  4. Persisted learns whether the reconcile's writes landed: a delivery not yet written is
-//     kept in memory, so an API server that is away does not turn it into an unknown outcome.
+//  2. Begin writes the send-attempt marker to the namespace's send journal (journal.go) before
+//     the POST, so a crash after the POST always leaves evidence that it may have happened.
+//  3. Record turns the POST's answer into a decision: delivered (the ids go to the journal,
+//     which a backup of the namespace carries, where status does not survive most restores),
+//     unknown, or refused.
+//
+// Messages sent by older versions kept the marker and ids in annotations: Observe reads those
+// first, so they keep working unchanged.
 //
 // What an unknown outcome means depends on the guarantee: AtMostOnce never sends it again
 // (the message is Unknown), AtLeastOnce sends again (it may then be in Teams twice).
 // docs/reliability.md describes what each crash point leaves under each guarantee.
-//
-// A ledger is one send of one object, named by Keys and the object's UID. A broadcast could keep
-// one ledger per batch of recipients, with keys of its own per batch.
 package ledger
 
 import (
@@ -76,65 +75,159 @@ type Observation struct {
 	Until time.Duration
 	// Resent is set when an unknown outcome under AtLeastOnce was cleared to send again.
 	Resent bool
+	// Ignored is set when the journal held ids without a valid proof for this object.
+	Ignored bool
+}
+
+// Book is where a ledger keeps its marker and ids: the namespace's send journal (Journal).
+type Book interface {
+	Get(ctx context.Context, ns, name string) (Entry, bool, error)
+	Put(ctx context.Context, ns, name string, e Entry) error
+	Clear(ctx context.Context, ns, name string) error
+	PutLater(ns, name string, e Entry)
+	DeleteLater(ns, name string)
+}
+
+// Proof signs and checks a delivery's ids for the ledger's object (the controller's delivery
+// proof, bound to its namespace, name and target with a key only the manager has): ids in the
+// journal are trusted only with it, as anyone who may write ConfigMaps in the namespace may
+// write them.
+type Proof interface {
+	Sign(conversationID, activityID string) string
+	Verify(conversationID, activityID, proof string) bool
+}
+
+// Options are what a ledger needs besides the object.
+type Options struct {
+	Guarantee teamsv1alpha1.DeliveryGuarantee
+	Book      Book
+	Proof     Proof
+	// Target is recorded with the marker (the message's ConversationTarget).
+	Target string
+	// Confirm, when set, runs before a marker without ids in the journal is decided on (an
+	// unknown outcome): it fails when the object read is not the latest, whose status may
+	// already say more.
+	Confirm func(context.Context) error
 }
 
 // Ledger is one object's send protocol during one reconcile.
 type Ledger struct {
-	obj       client.Object
-	keys      Keys
-	guarantee teamsv1alpha1.DeliveryGuarantee
-	mem       *Memory
-	uid       types.UID
+	obj  client.Object
+	keys Keys
+	opts Options
+	mem  *Memory
+	uid  types.UID
 
-	sent    *Delivery
+	marker  string
 	retryAt time.Time
 }
 
-// Open starts the ledger of obj for this reconcile.
-func (m *Memory) Open(obj client.Object, keys Keys, guarantee teamsv1alpha1.DeliveryGuarantee) *Ledger {
-	return &Ledger{obj: obj, keys: keys, guarantee: guarantee, mem: m, uid: obj.GetUID()}
+// Open starts the ledger of obj for this reconcile. New sends go to the journal; the
+// annotations of sends made by an older version are read, and only their marker is ever
+// removed (AtLeastOnce).
+func (m *Memory) Open(obj client.Object, keys Keys, opts Options) *Ledger {
+	return &Ledger{obj: obj, keys: keys, opts: opts, mem: m, uid: obj.GetUID()}
 }
 
-// Observe reads what the last attempt left, from the annotations and from this process's
-// memory. An unknown outcome under AtLeastOnce clears the marker: the send goes again.
-func (l *Ledger) Observe() Observation {
-	ann := l.obj.GetAnnotations()
-	marker, attempted := ann[l.keys.Attempt]
-	if attempted {
-		if activityID, ok := ann[l.keys.ActivityID]; ok {
-			return Observation{State: Delivered, Delivery: Delivery{Marker: marker,
-				ConversationID: ann[l.keys.ConversationID], ActivityID: activityID, NoID: activityID == ""}}
+// Observe reads what the last attempt left: first the annotations (messages an older version
+// sent), then the namespace's journal, then this process's memory. An unknown outcome under
+// AtLeastOnce clears the marker: the send goes again.
+func (l *Ledger) Observe(ctx context.Context) (Observation, error) {
+	if obs, ok := l.observeAnnotations(); ok {
+		return obs, nil
+	}
+	e, found, err := l.opts.Book.Get(ctx, l.obj.GetNamespace(), l.obj.GetName())
+	if err != nil {
+		return Observation{}, err
+	}
+	if found {
+		if obs, ok, err := l.observeEntry(ctx, e); ok || err != nil {
+			return obs, err
 		}
-		if d, ok := l.mem.unsaved.get(l.uid); ok && d.Marker == marker {
-			l.RecordDelivery(d) // the ids the last write could not store
-			return Observation{State: Delivered, Delivery: d}
-		}
-		if l.guarantee != teamsv1alpha1.AtLeastOnce {
-			return Observation{State: Unknown}
-		}
-		l.clearMarker()
-		return Observation{State: Ready, Resent: true}
 	}
 	if at, ok := l.mem.retries.get(l.uid); ok {
 		if wait := time.Until(at); wait > 0 {
-			return Observation{State: Waiting, Until: wait}
+			return Observation{State: Waiting, Until: wait}, nil
 		}
 		l.mem.retries.forget(l.uid)
 	}
-	return Observation{State: Ready}
+	return Observation{State: Ready, Ignored: found && e.HasIDs() && !l.proven(e)}, nil
 }
 
-// Begin persists the send-attempt marker with persist, which must fail on a concurrent change
-// (an optimistic lock: a reconcile working from an outdated object must not send). When the
-// write fails, the marker is taken back, so no later write persists it without a send.
-func (l *Ledger) Begin(ctx context.Context, persist func(context.Context) error) (string, error) {
-	before := l.obj.GetAnnotations()
+// observeAnnotations reads a send an older version recorded in annotations.
+func (l *Ledger) observeAnnotations() (Observation, bool) {
+	ann := l.obj.GetAnnotations()
+	marker, attempted := ann[l.keys.Attempt]
+	if !attempted {
+		return Observation{}, false
+	}
+	if activityID, ok := ann[l.keys.ActivityID]; ok {
+		return Observation{State: Delivered, Delivery: Delivery{Marker: marker,
+			ConversationID: ann[l.keys.ConversationID], ActivityID: activityID, NoID: activityID == ""}}, true
+	}
+	if l.opts.Guarantee != teamsv1alpha1.AtLeastOnce {
+		return Observation{State: Unknown}, true
+	}
+	// Removed with the reconcile's write (a copy: a patcher's snapshot must not share the map).
+	ann = maps.Clone(ann)
+	delete(ann, l.keys.Attempt)
+	l.obj.SetAnnotations(ann)
+	return Observation{State: Ready, Resent: true}, true
+}
+
+// observeEntry reads the journal's entry. Ids count with a valid proof only, whatever the UID
+// (a restore gives new UIDs; the proof binds the ids to namespace, name and target, which a
+// restore keeps); a marker counts for its own object only (another UID's marker is a message
+// deleted and created again: the new one is sent). ok is false when the entry does not decide.
+func (l *Ledger) observeEntry(ctx context.Context, e Entry) (Observation, bool, error) {
+	if e.HasIDs() {
+		if !l.proven(e) {
+			return Observation{}, false, nil
+		}
+		return Observation{State: Delivered, Delivery: Delivery{Marker: e.Marker,
+			ConversationID: e.ConversationID, ActivityID: e.ActivityID, NoID: e.NoID}}, true, nil
+	}
+	if e.UID != l.uid || e.Marker == "" {
+		return Observation{}, false, nil
+	}
+	if l.opts.Confirm != nil {
+		if err := l.opts.Confirm(ctx); err != nil {
+			return Observation{}, false, err
+		}
+	}
+	if l.opts.Guarantee != teamsv1alpha1.AtLeastOnce {
+		return Observation{State: Unknown}, true, nil
+	}
+	if err := l.clear(ctx); err != nil {
+		return Observation{}, false, err
+	}
+	return Observation{State: Ready, Resent: true}, true, nil
+}
+
+func (l *Ledger) proven(e Entry) bool {
+	return l.opts.Proof != nil && l.opts.Proof.Verify(e.ConversationID, e.ActivityID, e.Proof)
+}
+
+// Delivered returns the journal's proven delivery of this object, if any: the ids a delete
+// uses when status has none.
+func (l *Ledger) Delivered(ctx context.Context) (Delivery, bool, error) {
+	e, found, err := l.opts.Book.Get(ctx, l.obj.GetNamespace(), l.obj.GetName())
+	if err != nil || !found || !e.HasIDs() || !l.proven(e) {
+		return Delivery{}, false, err
+	}
+	return Delivery{Marker: e.Marker, ConversationID: e.ConversationID, ActivityID: e.ActivityID, NoID: e.NoID}, true, nil
+}
+
+// Begin writes the send-attempt marker to the journal and returns once it is written (with
+// the other sends of the namespace that came meanwhile), so a crash after the POST always
+// leaves evidence that it may have happened. On an error nothing may be sent.
+func (l *Ledger) Begin(ctx context.Context) (string, error) {
 	marker := time.Now().UTC().Format(time.RFC3339Nano)
-	l.annotate(func(ann map[string]string) { ann[l.keys.Attempt] = marker })
-	if err := persist(ctx); err != nil {
-		l.obj.SetAnnotations(before)
+	e := Entry{UID: l.uid, Target: l.opts.Target, Marker: marker}
+	if err := l.opts.Book.Put(ctx, l.obj.GetNamespace(), l.obj.GetName(), e); err != nil {
 		return "", err
 	}
+	l.marker = marker
 	return marker, nil
 }
 
@@ -142,7 +235,7 @@ func (l *Ledger) Begin(ctx context.Context, persist func(context.Context) error)
 type Decision int
 
 const (
-	// Sent: Teams accepted the send; the ids are in the annotations.
+	// Sent: Teams accepted the send; the ids go to the journal.
 	Sent Decision = iota
 	// Unsure: the outcome is unknown and the guarantee is AtMostOnce; the marker stays.
 	Unsure
@@ -153,33 +246,38 @@ const (
 	Refused
 )
 
-// Record decides what the answer to the POST means and records a delivery's ids.
-func (l *Ledger) Record(conversationID, activityID string, err error) Decision {
+// Record decides what the answer to the POST means. A delivery's ids go to the journal with
+// the next group (status holds them too); a marker that no longer stands is removed before
+// Record returns, or a crash would turn a refusal into an unknown outcome. The error is a
+// removal the API server did not take: the caller must not say "sending again" then.
+func (l *Ledger) Record(ctx context.Context, conversationID, activityID string, err error) (Decision, error) {
 	if err == nil || errors.Is(err, botframework.ErrNoActivityID) {
-		d := Delivery{Marker: l.obj.GetAnnotations()[l.keys.Attempt], ConversationID: conversationID,
+		e := Entry{UID: l.uid, Target: l.opts.Target, Marker: l.marker, ConversationID: conversationID,
 			ActivityID: activityID, NoID: err != nil}
-		l.RecordDelivery(d)
-		return Sent
+		if l.opts.Proof != nil {
+			e.Proof = l.opts.Proof.Sign(conversationID, activityID)
+		}
+		l.opts.Book.PutLater(l.obj.GetNamespace(), l.obj.GetName(), e)
+		return Sent, nil
 	}
 	if !MayHaveLanded(err) {
-		l.clearMarker()
-		return Refused
+		return Refused, l.clear(ctx)
 	}
-	if l.guarantee == teamsv1alpha1.AtLeastOnce {
-		l.clearMarker()
-		return Again
+	if l.opts.Guarantee == teamsv1alpha1.AtLeastOnce {
+		return Again, l.clear(ctx)
 	}
-	return Unsure
+	return Unsure, nil
 }
 
-// RecordDelivery writes a delivery's ids into the annotations (they survive backup and
-// restore, status does not). The marker stays: with the activity id it reads "done".
-func (l *Ledger) RecordDelivery(d Delivery) {
-	l.annotate(func(ann map[string]string) {
-		ann[l.keys.ActivityID] = d.ActivityID
-		ann[l.keys.ConversationID] = d.ConversationID
-	})
-	l.sent = &d
+// clear removes the marker from the journal. When the write fails, this process forgets the
+// marker anyway and writes its removal later: it knows no send stands behind it.
+func (l *Ledger) clear(ctx context.Context) error {
+	ns, name := l.obj.GetNamespace(), l.obj.GetName()
+	if err := l.opts.Book.Clear(ctx, ns, name); err != nil {
+		l.opts.Book.DeleteLater(ns, name)
+		return err
+	}
+	return nil
 }
 
 // MayHaveLanded reports an answer after which Teams may hold the message: the request was
@@ -200,31 +298,10 @@ func MayHaveLanded(err error) bool {
 // something else starts during the wait does not send early.
 func (l *Ledger) RetryAt(at time.Time) { l.retryAt = at }
 
-// Persisted learns whether the reconcile's writes landed (nil) or not. A delivery whose ids
-// could not be written is kept in memory until a later write succeeds; it lives in this
-// process only, so a crash still leaves the outcome unknown, as documented.
-func (l *Ledger) Persisted(writeErr error) {
-	switch {
-	case writeErr == nil:
-		l.mem.unsaved.forget(l.uid)
-	case l.sent != nil:
-		l.mem.unsaved.set(l.uid, *l.sent)
-	}
+// Persisted learns whether the reconcile's status write landed; the wait of a refused attempt
+// is remembered either way (it lives in this process only).
+func (l *Ledger) Persisted(error) {
 	if !l.retryAt.IsZero() {
 		l.mem.retries.set(l.uid, l.retryAt)
 	}
-}
-
-func (l *Ledger) clearMarker() {
-	l.annotate(func(ann map[string]string) { delete(ann, l.keys.Attempt) })
-}
-
-// annotate changes a copy of the annotations: a patcher's snapshot must not share the map.
-func (l *Ledger) annotate(change func(map[string]string)) {
-	ann := maps.Clone(l.obj.GetAnnotations())
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	change(ann)
-	l.obj.SetAnnotations(ann)
 }

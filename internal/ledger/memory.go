@@ -7,13 +7,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// Memory is what this process remembers about sends between reconciles: deliveries whose ids
-// could not be written yet, and when refused sends may go again. One Memory serves all the
-// objects of a reconciler; it is safe for concurrent reconciles. An entry whose object is
-// deleted before its write succeeds stays until the manager restarts: a few strings, and only
-// after API server outages.
+// Memory is what this process remembers about sends between reconciles besides the journal:
+// when refused sends may go again. One Memory serves all the objects of a reconciler; it is
+// safe for concurrent reconciles. (Delivered ids the API server did not take yet are the
+// journal's: it holds them and retries their write.)
 type Memory struct {
-	unsaved perObject[Delivery]
 	retries perObject[time.Time]
 }
 
