@@ -68,6 +68,9 @@ const (
 	// UntrustedAnnotationsReason: restored activity-id/conversation-id annotations without a valid
 	// delivery proof were ignored: they may name another object's Teams message.
 	UntrustedAnnotationsReason = "UntrustedAnnotations"
+	// SendJournalUnavailableReason: the namespace's send journal (ConfigMaps
+	// teams-operator-sends-<n>) could not be read or written, so the message is not sent yet.
+	SendJournalUnavailableReason = "SendJournalUnavailable"
 
 	// NotSupportedInCloudReason: the configured national cloud lacks a call the object needs
 	// (Microsoft Teams API implementation differences in national clouds); refused before any call.

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"maps"
 	"sync"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -14,14 +13,15 @@ import (
 	teamsv1alpha1 "github.com/teams-operator/teams-operator/api/v1alpha1"
 )
 
-// The activity-id and conversation-id annotations survive backup and restore, where status does
-// not, so the operator trusts them when status has no ids. But anyone who may edit a
-// ProactiveMessage may write them, and the ids of any message of a shared bot are in its "copy
-// link to message": trusted as they are, they let a namespace edit or delete other namespaces'
-// messages. So the operator writes, next to them, an HMAC of the ids bound to this object
-// (namespace, name, target), with a key only the manager has, and trusts restored ids only when
-// the proof matches. Restore keeps namespace, name and target, so a restored object proves its
-// ids; a copy in another object or namespace, or ids typed by hand, do not.
+// The send journal's entries (and, for messages sent by older versions, the activity-id and
+// conversation-id annotations) survive backup and restore, where status does not, so the
+// operator trusts them when status has no ids. But anyone who may edit a ProactiveMessage or a
+// ConfigMap of its namespace may write them, and the ids of any message of a shared bot are in
+// its "copy link to message": trusted as they are, they let a namespace edit or delete other
+// namespaces' messages. So the operator writes, next to them, an HMAC of the ids bound to this
+// object (namespace, name, target), with a key only the manager has, and trusts restored ids
+// only when the proof matches. Restore keeps namespace, name and target, so a restored object
+// proves its ids; a copy in another object or namespace, or ids typed by hand, do not.
 
 // deliveryProof signs and checks the ids recorded for a message.
 type deliveryProof struct {
@@ -73,17 +73,6 @@ const untrustedIDsMessage = "The annotations " + teamsv1alpha1.ActivityIDAnnotat
 	teamsv1alpha1.ConversationIDAnnotation + " were not recorded by the operator for this object (no valid " +
 	teamsv1alpha1.DeliveryProofAnnotation + "), so the operator does not edit or delete that Teams message; remove " +
 	"the annotations (and " + teamsv1alpha1.SendAttemptAnnotation + ") to send this message as a new one"
-
-// record writes the proof of these ids next to them (a copy of the annotations: a patcher's
-// snapshot must not share the map).
-func (p *deliveryProof) record(msg *teamsv1alpha1.ProactiveMessage, conversationID, activityID string) {
-	ann := maps.Clone(msg.GetAnnotations())
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	ann[teamsv1alpha1.DeliveryProofAnnotation] = p.sign(msg, conversationID, activityID)
-	msg.SetAnnotations(ann)
-}
 
 // checkRestoredIDs fails a message whose annotations say delivered (what the ledger would
 // take over) without the operator's proof for this object: they may be anyone's message.

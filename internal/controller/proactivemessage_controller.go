@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -63,6 +64,11 @@ type ProactiveMessageReconciler struct {
 	proofOnce sync.Once
 	proof     *deliveryProof
 
+	// Journal keeps the send-attempt markers and delivered ids of each namespace's messages
+	// (ledger.Journal, in ConfigMaps of that namespace); nil: one reading through Client and
+	// APIReader, made by SetupWithManager.
+	Journal *ledger.Journal
+
 	// sends is what this process remembers about sends between reconciles (ledger.Memory).
 	sends ledger.Memory
 
@@ -100,19 +106,28 @@ type messageScope struct {
 // +kubebuilder:rbac:groups=teams.operator.dev,resources=conversationtargets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create;patch
 
 // Reconcile sends a ProactiveMessage once it may go, then keeps Teams in line with it
 // (edit on a content change, delete with the object, garbage collection after the TTL).
 func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	msg := &teamsv1alpha1.ProactiveMessage{}
 	if err := r.Get(ctx, req.NamespacedName, msg); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Journal.DeleteLater(req.Namespace, req.Name) // the journal does not keep deleted messages
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("target", msg.Spec.TargetRef.Name))
 	f := outcome.Begin(r.Client, r.Recorder, msg)
 	r.proofOnce.Do(func() { r.proof = newDeliveryProof(r.ProofKey) })
-	s := &messageScope{msg: msg, patcher: f.Patcher(), proof: r.proof,
-		ledger: r.sends.Open(msg, ledger.MessageKeys, msg.Spec.DeliveryGuarantee)}
+	s := &messageScope{msg: msg, patcher: f.Patcher(), proof: r.proof}
+	s.ledger = r.sends.Open(msg, ledger.MessageKeys, ledger.Options{
+		Guarantee: msg.Spec.DeliveryGuarantee, Book: r.Journal, Proof: messageProof{p: r.proof, msg: msg},
+		Target: msg.Spec.TargetRef.Name, MayBeRestored: msg.Status.Attempts == 0,
+		// A marker without ids is decided on the latest version only: its status may say more.
+		Confirm: func(ctx context.Context) error { return r.requeueIfStale(ctx, s) },
+	})
 	phaseBefore := msg.Status.Phase
 	f.OnPatched = s.ledger.Persisted
 	defer func() {
@@ -173,6 +188,9 @@ func (r *ProactiveMessageReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if err := messageIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err
+	}
+	if r.Journal == nil {
+		r.Journal = &ledger.Journal{Client: r.Client, Reader: r.APIReader}
 	}
 	workers := r.MaxConcurrentReconciles
 	if workers <= 0 {

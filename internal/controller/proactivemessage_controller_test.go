@@ -166,7 +166,7 @@ var _ = Describe("ProactiveMessage", func() {
 		ns = newNamespace()
 	})
 
-	It("delivers a text message with two manager writes and records the ids in status and annotations", func() {
+	It("delivers a text message with one status write and records the ids in status and the send journal", func() {
 		chatID := pmPersonalTarget(ns, "adele")
 		pmMessage(ns, "hello", "adele", func(s *teamsv1alpha1.ProactiveMessageSpec) {
 			s.Text = "Deployment **v1.2.3** finished"
@@ -180,10 +180,17 @@ var _ = Describe("ProactiveMessage", func() {
 		Expect(msg.Status.ObservedGeneration).To(Equal(msg.Generation))
 		Expect(pmReady(msg).Status).To(Equal(metav1.ConditionTrue))
 		Expect(pmReady(msg).Reason).To(Equal(teamsv1alpha1.DeliveredReason))
-		Expect(msg.Annotations).To(HaveKeyWithValue(teamsv1alpha1.ActivityIDAnnotation, msg.Status.ActivityID))
-		Expect(msg.Annotations).To(HaveKeyWithValue(teamsv1alpha1.ConversationIDAnnotation, chatID))
-		Expect(msg.Annotations).To(HaveKey(teamsv1alpha1.SendAttemptAnnotation))
+		for _, key := range []string{teamsv1alpha1.SendAttemptAnnotation, teamsv1alpha1.ActivityIDAnnotation,
+			teamsv1alpha1.ConversationIDAnnotation, teamsv1alpha1.DeliveryProofAnnotation} {
+			Expect(msg.Annotations).NotTo(HaveKey(key), "new sends write no annotations")
+		}
 		Expect(msg.Finalizers).To(BeEmpty(), "deletionPolicy Retain needs no finalizer")
+		entry := pmJournalEntry(ns, "hello")
+		Expect(entry.UID).To(Equal(msg.UID))
+		Expect(entry.ActivityID).To(Equal(msg.Status.ActivityID))
+		Expect(entry.ConversationID).To(Equal(chatID))
+		Expect(entry.Marker).NotTo(BeEmpty())
+		Expect(entry.Proof).NotTo(BeEmpty())
 
 		stored := pmLive(chatID)
 		Expect(stored).To(HaveLen(1))
@@ -191,14 +198,15 @@ var _ = Describe("ProactiveMessage", func() {
 		Expect(pmActivity(stored[0])).To(HaveKeyWithValue("text", "Deployment **v1.2.3** finished"))
 		Expect(pmActivity(stored[0])).To(HaveKeyWithValue("textFormat", "markdown"))
 
-		// One status write; the marker and the final ids are metadata writes, since a custom
-		// resource's status endpoint ignores annotations.
+		// One status write and no metadata write; the marker and the ids are journal writes
+		// (a lone message has nobody to share them with: two).
 		status := func() int { return writes.For("proactivemessages", ns, "hello/status") }
 		all := func() int { return writes.For("proactivemessages", ns, "hello") }
 		Expect(status()).To(Equal(1))
-		Expect(all()).To(Equal(3))
+		Expect(all()).To(Equal(1))
 		Consistently(func(g Gomega) {
-			g.Expect(all()).To(Equal(3), "%v", pmWritePaths(ns))
+			g.Expect(all()).To(Equal(1), "%v", pmWritePaths(ns))
+			g.Expect(pmJournalWrites(ns)).To(Equal(2), "%v", pmWritePaths(ns))
 			g.Expect(pmLive(chatID)).To(HaveLen(1))
 		}).WithTimeout(2 * time.Second).Should(Succeed())
 	})
@@ -431,7 +439,7 @@ var _ = Describe("ProactiveMessage", func() {
 			msg := pmGet(g, ns, "busy")
 			g.Expect(msg.Status.Phase).To(Equal(teamsv1alpha1.PhaseSending))
 			g.Expect(pmReady(msg).Reason).To(Equal(teamsv1alpha1.ThrottledReason))
-			g.Expect(msg.Annotations).NotTo(HaveKey(teamsv1alpha1.SendAttemptAnnotation), "a refused send leaves no marker")
+			g.Expect(pmJournal(g, ns)).NotTo(HaveKey("busy"), "a refused send leaves no marker")
 		}).WithTimeout(pmTimeout).Should(Succeed())
 		// A change of the target starts a reconcile during the wait: it must not send early.
 		target := &teamsv1alpha1.ConversationTarget{}
@@ -479,8 +487,9 @@ var _ = Describe("ProactiveMessage", func() {
 		msg := pmEventuallyPhase(ns, "once", teamsv1alpha1.PhaseUnknown)
 		Expect(pmReady(msg).Reason).To(Equal(teamsv1alpha1.DeliveryUnknownReason))
 		Expect(meta.IsStatusConditionTrue(msg.Status.Conditions, teamsv1alpha1.StalledCondition)).To(BeTrue())
-		Expect(msg.Annotations).To(HaveKey(teamsv1alpha1.SendAttemptAnnotation))
-		Expect(msg.Annotations).NotTo(HaveKey(teamsv1alpha1.ActivityIDAnnotation))
+		evidence := pmJournal(Default, ns)["once"]
+		Expect(evidence.Marker).NotTo(BeEmpty(), "the marker stays as evidence")
+		Expect(evidence.HasIDs()).To(BeFalse())
 		Consistently(func(g Gomega) {
 			g.Expect(pmLive(chatID)).To(HaveLen(1), "the dropped send reached Teams once")
 			g.Expect(pmGet(g, ns, "once").Status.Attempts).To(Equal(int32(1)))
@@ -569,7 +578,7 @@ var _ = Describe("ProactiveMessage", func() {
 		Expect(pmReady(msg).Reason).To(Equal(teamsv1alpha1.BlockedByUserReason))
 		Expect(pmReady(msg).Message).To(ContainSubstring("has blocked the bot"))
 		Expect(msg.Status.LastError).To(ContainSubstring("403"))
-		Expect(msg.Annotations).NotTo(HaveKey(teamsv1alpha1.SendAttemptAnnotation))
+		Expect(pmJournal(Default, ns)).NotTo(HaveKey("blocked"), "a refused send leaves no marker")
 		Expect(pmLive(chatID)).To(BeEmpty())
 	})
 
@@ -589,9 +598,10 @@ var _ = Describe("ProactiveMessage", func() {
 		}
 	})
 
-	It("never resends after a crash between the marker and the answer under AtMostOnce", func() {
+	It("never resends after a crash between the marker and the answer under AtMostOnce (an older version's annotations)", func() {
 		chatID := pmPersonalTarget(ns, "crash")
-		// As a manager that stopped after persisting the marker leaves the object.
+		// As a manager of an older version that stopped after persisting the marker leaves the
+		// object (the journal's marker: proactivemessage_journal_test.go).
 		for _, name := range []string{"at-most", "at-least"} {
 			msg := &teamsv1alpha1.ProactiveMessage{
 				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{
@@ -613,28 +623,6 @@ var _ = Describe("ProactiveMessage", func() {
 			g.Expect(stored).To(HaveLen(1))
 			g.Expect(stored[0].ActivityID).To(Equal(resent.Status.ActivityID))
 		}).WithTimeout(2 * time.Second).Should(Succeed())
-	})
-
-	It("restores the status of a delivered message from its annotations without sending it again", func() {
-		chatID := pmPersonalTarget(ns, "restored")
-		pmMessage(ns, "restored", "restored", nil)
-		sent := pmEventuallyPhase(ns, "restored", teamsv1alpha1.PhaseDelivered)
-		Expect(sent.Annotations).To(HaveKey(teamsv1alpha1.DeliveryProofAnnotation))
-		// As a backup restores it: the same namespace, name, spec and annotations; no status, a new uid.
-		Expect(k8sClient.Delete(ctx, sent)).To(Succeed())
-		Eventually(func() bool {
-			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(sent), &teamsv1alpha1.ProactiveMessage{}))
-		}).WithTimeout(pmTimeout).Should(BeTrue())
-		msg := &teamsv1alpha1.ProactiveMessage{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "restored", Annotations: sent.Annotations},
-			Spec:       sent.Spec,
-		}
-		Expect(k8sClient.Create(ctx, msg)).To(Succeed())
-		msg = pmEventuallyPhase(ns, "restored", teamsv1alpha1.PhaseDelivered)
-		Expect(msg.UID).NotTo(Equal(sent.UID))
-		Expect(msg.Status.ActivityID).To(Equal(sent.Status.ActivityID))
-		Expect(msg.Status.ConversationID).To(Equal(chatID))
-		Consistently(func() []emulator.StoredActivity { return pmLive(chatID) }).WithTimeout(2 * time.Second).Should(HaveLen(1))
 	})
 
 	It("delivers a burst of 100 messages to 5 conversations once each, in order, with almost no 429", func() {

@@ -24,12 +24,9 @@ func (r *ProactiveMessageReconciler) reconcileDelete(ctx context.Context, s *mes
 	}
 	conversationID, activityID := msg.Status.ConversationID, msg.Status.ActivityID
 	if activityID == "" {
-		// Only ids the operator recorded for this object (restored from a backup) are deleted.
-		var proven bool
-		if conversationID, activityID, proven = s.proof.provenIDs(msg); !proven && activityID != "" {
-			ctrl.LoggerFrom(ctx).Info("Not deleting a Teams message named by annotations without a valid delivery proof")
-			r.Recorder.Eventf(msg, nil, corev1.EventTypeWarning, teamsv1alpha1.UntrustedAnnotationsReason, "Delete", untrustedIDsMessage)
-			activityID = ""
+		var err error
+		if conversationID, activityID, err = r.restoredIDs(ctx, s); err != nil {
+			return err
 		}
 	}
 	if activityID != "" {
@@ -39,6 +36,30 @@ func (r *ProactiveMessageReconciler) reconcileDelete(ctx context.Context, s *mes
 	}
 	controllerutil.RemoveFinalizer(msg, teamsv1alpha1.Finalizer)
 	return nil
+}
+
+// restoredIDs are the ids of a message whose status has none (restored from a backup): only
+// ids the operator recorded for this object count, from the annotations of an older version or
+// from the send journal.
+func (r *ProactiveMessageReconciler) restoredIDs(ctx context.Context, s *messageScope) (string, string, error) {
+	msg := s.msg
+	conversationID, activityID, proven := s.proof.provenIDs(msg)
+	switch {
+	case proven:
+		return conversationID, activityID, nil
+	case activityID != "":
+		ctrl.LoggerFrom(ctx).Info("Not deleting a Teams message named by annotations without a valid delivery proof")
+		r.Recorder.Eventf(msg, nil, corev1.EventTypeWarning, teamsv1alpha1.UntrustedAnnotationsReason, "Delete", untrustedIDsMessage)
+		return "", "", nil
+	}
+	d, ok, err := s.ledger.Delivered(ctx)
+	if err != nil {
+		return "", "", journalFailure(err)
+	}
+	if !ok {
+		return "", "", nil
+	}
+	return d.ConversationID, d.ActivityID, nil
 }
 
 func (r *ProactiveMessageReconciler) deleteActivity(ctx context.Context, s *messageScope, conversationID, activityID string) error {

@@ -55,8 +55,17 @@ func (r *ProactiveMessageReconciler) observe(ctx context.Context, s *messageScop
 	if err := s.checkRestoredIDs(ctx); err != nil {
 		return err
 	}
-	s.observed = s.ledger.Observe()
+	observed, err := s.ledger.Observe(ctx)
+	if err != nil {
+		return journalFailure(err)
+	}
+	s.observed = observed
 	log := ctrl.LoggerFrom(ctx)
+	if observed.Ignored {
+		// Sent as a new message; the send replaces the entry, so this is said once.
+		log.Info("Ignoring the send journal's ids for this message: their delivery proof is not valid for it",
+			"configMaps", ledger.JournalPrefix+"*")
+	}
 	switch s.observed.State {
 	case ledger.Delivered:
 		// The status does not say so yet: a restore from backup, or a write that failed.

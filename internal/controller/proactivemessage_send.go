@@ -21,9 +21,9 @@ import (
 	"github.com/teams-operator/teams-operator/internal/status"
 )
 
-// send persists the attempt marker (and the finalizer of deletionPolicy Delete) with an
-// optimistic lock, then posts the message once. The lock matters: a reconcile working from a
-// stale cache fails here instead of sending a message that was already sent.
+// send writes the finalizer of deletionPolicy Delete (with an optimistic lock: a reconcile
+// working from a stale cache fails here) and the attempt marker (to the send journal), then
+// posts the message once.
 func (r *ProactiveMessageReconciler) send(ctx context.Context, s *messageScope) error {
 	msg := s.msg
 	// A cache that has not seen an earlier send would make the locked write fail anyway;
@@ -36,20 +36,17 @@ func (r *ProactiveMessageReconciler) send(ctx context.Context, s *messageScope) 
 		// msg, or the deferred patch would persist a marker with no send behind it.
 		return err
 	}
-	finalizers := slices.Clone(msg.GetFinalizers())
-	if msg.Spec.DeletionPolicy == teamsv1alpha1.MessageDeletionPolicyDelete {
-		controllerutil.AddFinalizer(msg, teamsv1alpha1.Finalizer)
-	}
-	// Once begun, the marker write is not abandoned when the manager stops: a write the API
-	// server applied but whose answer we dropped would leave a marker with no send behind it,
-	// and the next manager would report a message that was never sent as Unknown.
+	// Once begun, the writes are not abandoned when the manager stops: a marker the API server
+	// applied but whose answer we dropped would leave a marker with no send behind it, and the
+	// next manager would report a message that was never sent as Unknown.
 	markCtx, cancelMark := context.WithTimeout(context.WithoutCancel(ctx), patchTimeout)
 	defer cancelMark()
-	marker, err := s.ledger.Begin(markCtx, func(ctx context.Context) error { return s.patcher.PatchMetadataLocked(ctx, msg) })
+	if err := s.addFinalizer(markCtx); err != nil {
+		return err
+	}
+	marker, err := s.ledger.Begin(markCtx)
 	if err != nil {
-		// Not persisted: the deferred patch must not write the finalizer without a send.
-		msg.SetFinalizers(finalizers)
-		return fmt.Errorf("persisting the send-attempt marker: %w", err)
+		return journalFailure(fmt.Errorf("writing the send-attempt marker: %w", err))
 	}
 	msg.Status.Attempts++
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("sendAttempt", marker))
@@ -59,6 +56,24 @@ func (r *ProactiveMessageReconciler) send(ctx context.Context, s *messageScope) 
 	defer cancel()
 	conversationID, activityID, err := r.post(sendCtx, s)
 	return r.recordOutcome(ctx, s, conversationID, activityID, err)
+}
+
+// addFinalizer writes the finalizer of deletionPolicy Delete before the first send (a locked
+// metadata patch: those messages cost one write more).
+func (s *messageScope) addFinalizer(ctx context.Context) error {
+	msg := s.msg
+	if msg.Spec.DeletionPolicy != teamsv1alpha1.MessageDeletionPolicyDelete ||
+		controllerutil.ContainsFinalizer(msg, teamsv1alpha1.Finalizer) {
+		return nil
+	}
+	finalizers := slices.Clone(msg.GetFinalizers())
+	controllerutil.AddFinalizer(msg, teamsv1alpha1.Finalizer)
+	if err := s.patcher.PatchMetadataLocked(ctx, msg); err != nil {
+		// Not persisted: the deferred patch must not write the finalizer without a send.
+		msg.SetFinalizers(finalizers)
+		return fmt.Errorf("writing the finalizer: %w", err)
+	}
+	return nil
 }
 
 // post sends the activity: a new thread for a channel target, else into the conversation
@@ -95,7 +110,14 @@ func (r *ProactiveMessageReconciler) post(ctx context.Context, s *messageScope) 
 // failure vocabulary what a refusal asks for.
 func (r *ProactiveMessageReconciler) recordOutcome(ctx context.Context, s *messageScope, conversationID, activityID string, err error) error {
 	log := ctrl.LoggerFrom(ctx)
-	switch s.ledger.Record(conversationID, activityID, err) {
+	decision, clearErr := s.ledger.Record(ctx, conversationID, activityID, err)
+	if clearErr != nil {
+		// The marker of a send that did not land is not gone from the journal yet: saying
+		// "sending again" now would let a crash turn it into an unknown outcome.
+		s.msg.Status.LastError = err.Error()
+		return journalFailure(fmt.Errorf("removing the send-attempt marker: %w", clearErr))
+	}
+	switch decision {
 	case ledger.Sent:
 		log.Info("Delivered message", "conversationId", conversationID, "activityId", activityID)
 		return s.delivered(conversationID, activityID, err != nil)
@@ -127,11 +149,10 @@ func (s *messageScope) retry(o *outcome.Outcome) error {
 	return o
 }
 
-// delivered records a delivery in status; the ledger keeps the ids in annotations too, with
-// the proof that this operator recorded them for this object (delivery_proof.go).
+// delivered records a delivery in status; the ledger keeps the ids in the send journal too,
+// with the proof that this operator recorded them for this object (delivery_proof.go).
 func (s *messageScope) delivered(conversationID, activityID string, noID bool) error {
 	msg := s.msg
-	s.proof.record(msg, conversationID, activityID)
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	msg.Status.Phase = teamsv1alpha1.PhaseDelivered
 	msg.Status.ConversationID, msg.Status.ActivityID = conversationID, activityID

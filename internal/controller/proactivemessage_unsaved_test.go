@@ -104,6 +104,6 @@ var _ = Describe("ProactiveMessage whose result cannot be written", func() {
 		live := pmLive(chatID)
 		Expect(live).To(HaveLen(1), "sent once")
 		Expect(delivered.Status.ActivityID).To(Equal(live[0].ActivityID))
-		Expect(delivered.Annotations).To(HaveKeyWithValue(teamsv1alpha1.ActivityIDAnnotation, live[0].ActivityID))
+		Expect(pmJournalEntry(ns, "kept").ActivityID).To(Equal(live[0].ActivityID))
 	})
 })

@@ -131,6 +131,8 @@ func startManager(cfg *rest.Config, scheme *runtime.Scheme) {
 		Broadcast: controller.BroadcastOptions{Batch: 20, Budget: 2 * time.Second},
 		// The opt-out record in the manager's namespace; no namespace may override it.
 		OptOut: operator.OptOutOptions{Namespace: operatorNamespace},
+		// A persistent key, as --annotation-key-file gives: specs sign restored ids with it.
+		DeliveryProofKey: suiteProofKey,
 	}
 	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme:                 scheme,

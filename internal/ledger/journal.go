@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,7 +120,8 @@ type space struct {
 	shardOf map[string]int   // where each key is written
 	sizes   []int            // data bytes per shard, as written
 	exists  []bool           // the shard's ConfigMap exists
-	version map[int]string   // each shard's resourceVersion as this process last saw it
+	ours    map[int][]string // the resourceVersions of each shard this process read or wrote (the last few)
+	busy    map[int][]string // a write to the shard is in flight: the versions the watch saw meanwhile
 	pending map[string]*change
 	urgent  chan struct{}
 	writing bool
@@ -141,7 +143,8 @@ func (j *Journal) space(ns string) *space {
 	}
 	s, ok := j.spaces[ns]
 	if !ok {
-		s = &space{j: j, ns: ns, pending: map[string]*change{}, urgent: make(chan struct{}, 1)}
+		s = &space{j: j, ns: ns, pending: map[string]*change{}, urgent: make(chan struct{}, 1),
+			ours: map[int][]string{}, busy: map[int][]string{}}
 		j.spaces[ns] = s
 	}
 	return s
@@ -387,19 +390,40 @@ func (s *space) writeShard(ctx context.Context, shard int, batch map[string]*cha
 	}
 	s.mu.Lock()
 	exists := s.exists[shard]
+	s.busy[shard] = []string{}
 	s.mu.Unlock()
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: ShardName(shard)}}
 	err := s.patchOrCreate(ctx, cm, exists, data)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := s.busy[shard]
+	delete(s.busy, shard)
 	if err != nil {
 		return &JournalError{Namespace: s.ns, ConfigMap: cm.Name, Err: err}
 	}
-	s.mu.Lock()
 	s.grow(shard) // a reload may have come meanwhile
 	s.exists[shard] = true
 	s.sizes[shard] = dataSize(cm.Data)
-	s.version[shard] = cm.ResourceVersion
-	s.mu.Unlock()
+	s.remember(shard, cm.ResourceVersion)
+	for _, v := range seen {
+		s.changed(shard, v)
+	}
 	return nil
+}
+
+// remember keeps a version of a shard as this process's (s.mu held).
+func (s *space) remember(shard int, version string) {
+	const keep = 32 // watch events may come late: a few writes later
+	v := append(s.ours[shard], version)
+	s.ours[shard] = v[max(0, len(v)-keep):]
+}
+
+// changed marks the namespace for a new read unless version is this process's (s.mu held).
+func (s *space) changed(shard int, version string) {
+	if version != "" && slices.Contains(s.ours[shard], version) {
+		return
+	}
+	s.loaded = false
 }
 
 func (s *space) patchOrCreate(ctx context.Context, cm *corev1.ConfigMap, exists bool, data map[string]any) error {
@@ -447,24 +471,53 @@ func dataSize(data map[string]string) int {
 	return n
 }
 
-// Changed learns that a shard changed (a watch event): unless this process wrote that version,
-// someone else did (a restore of a backup, a person), and the namespace is read again before
-// its next use. resourceVersion "" (a deleted shard) always counts.
-func (j *Journal) Changed(ns, name, resourceVersion string) {
-	i, ok := shardIndex(name)
-	if !ok {
-		return
-	}
-	j.mu.Lock()
-	s, ok := j.spaces[ns]
-	j.mu.Unlock()
-	if !ok {
-		return
+// Refresh makes sure this process's copy of a namespace's journal is current: it reads each
+// shard's metadata (one small GET each, one more for a shard it does not know) and, when one
+// was written by someone else (a restore of a backup, a person), reads the namespace again.
+// The ledger asks before it sends a message that never had an attempt and has no entry here:
+// it may be a restored message whose ids came back with the ConfigMaps.
+func (j *Journal) Refresh(ctx context.Context, ns string) error {
+	s := j.space(ns)
+	if err := s.load(ctx); err != nil {
+		return err
 	}
 	s.mu.Lock()
+	known := len(s.exists)
+	s.mu.Unlock()
+	for i := 0; i <= known; i++ {
+		meta := &metav1.PartialObjectMetadata{}
+		meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
+		err := j.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: ShardName(i)}, meta)
+		if apierrors.IsNotFound(err) {
+			s.seen(i, "", false)
+			continue
+		}
+		if err != nil {
+			return &JournalError{Namespace: ns, Err: err}
+		}
+		s.seen(i, meta.ResourceVersion, meta.Labels[JournalLabel] == JournalVersion)
+	}
+	return s.load(ctx)
+}
+
+// seen compares what the API server holds for shard i with this process's copy: a shard gone,
+// or one at a version this process did not read or write, makes the next use read the
+// namespace again. A version seen while this process writes the shard is decided once the
+// write's own version is known.
+func (s *space) seen(i int, version string, labelled bool) {
+	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.loaded && (resourceVersion == "" || s.version[i] != resourceVersion) {
+	exists := i < len(s.exists) && s.exists[i]
+	switch {
+	case version == "" && exists, version != "" && labelled && !exists:
 		s.loaded = false
+	case version == "" || !labelled:
+	default:
+		if seen, busy := s.busy[i]; busy {
+			s.busy[i] = append(seen, version)
+			return
+		}
+		s.changed(i, version)
 	}
 }
 
@@ -484,13 +537,13 @@ func (s *space) load(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.entries, s.shardOf, s.version = map[string]Entry{}, map[string]int{}, map[int]string{}
+	s.entries, s.shardOf, s.ours = map[string]Entry{}, map[string]int{}, map[int][]string{}
 	s.sizes, s.exists = nil, nil
 	for i, cm := range shards {
 		s.grow(i)
 		s.exists[i] = true
 		s.sizes[i] = dataSize(cm.Data)
-		s.version[i] = cm.ResourceVersion
+		s.remember(i, cm.ResourceVersion)
 		for name, raw := range cm.Data {
 			e, ok := parseEntry(raw)
 			if !ok {

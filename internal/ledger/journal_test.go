@@ -297,3 +297,51 @@ func configMapOf(g Gomega, ns, key string) string {
 	}
 	return ""
 }
+
+// listing counts the LISTs that reach the API server.
+type listing struct {
+	client.Reader
+	lists atomic.Int32
+}
+
+func (l *listing) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	l.lists.Add(1)
+	return l.Reader.List(ctx, list, opts...)
+}
+
+// TestRefreshSeesARestore: this process's copy answers until Refresh finds a shard written by
+// someone else (a restore); its own writes never make it read the namespace again.
+func TestRefreshSeesARestore(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ctx := context.Background()
+	reader := &listing{Reader: apiServer}
+	j := &Journal{Client: apiServer, Reader: reader}
+	g.Expect(j.Put(ctx, ns, "mine", entry(1))).To(Succeed())
+	j.PutLater(ns, "mine", Entry{UID: "uid-1", ActivityID: "act-1"})
+	g.Eventually(func() (map[string]Entry, error) { return ReadJournal(ctx, apiServer, ns) }).
+		WithTimeout(20 * time.Second).Should(HaveKeyWithValue("mine", Entry{UID: "uid-1", ActivityID: "act-1"}))
+	g.Expect(j.Refresh(ctx, ns)).To(Succeed())
+	g.Expect(reader.lists.Load()).To(BeEquivalentTo(1), "its own writes are not news")
+
+	restore := []byte(`{"data":{"restored":"{\"u\":\"old\",\"a\":\"act-9\",\"c\":\"19:c\",\"p\":\"x\"}"}}`)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ShardName(0)}}
+	g.Expect(apiServer.Patch(ctx, cm, client.RawPatch(types.MergePatchType, restore))).To(Succeed())
+	_, ok, err := j.Get(ctx, ns, "restored")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ok).To(BeFalse(), "the copy answers until refreshed")
+	g.Expect(j.Refresh(ctx, ns)).To(Succeed())
+	e, ok, err := j.Get(ctx, ns, "restored")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ok).To(BeTrue())
+	g.Expect(e.ActivityID).To(Equal("act-9"))
+	g.Expect(reader.lists.Load()).To(BeEquivalentTo(2))
+
+	other := newNamespace(t)
+	g.Expect(j.Refresh(ctx, other)).To(Succeed()) // nothing there yet
+	g.Expect(apiServer.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: other, Name: ShardName(0),
+		Labels: map[string]string{JournalLabel: JournalVersion}}, Data: map[string]string{"back": `{"u":"old","a":"act-1"}`}})).To(Succeed())
+	g.Expect(j.Refresh(ctx, other)).To(Succeed())
+	_, ok, _ = j.Get(ctx, other, "back")
+	g.Expect(ok).To(BeTrue(), "a shard created by a restore is read")
+}

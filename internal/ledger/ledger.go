@@ -82,6 +82,7 @@ type Observation struct {
 // Book is where a ledger keeps its marker and ids: the namespace's send journal (Journal).
 type Book interface {
 	Get(ctx context.Context, ns, name string) (Entry, bool, error)
+	Refresh(ctx context.Context, ns string) error
 	Put(ctx context.Context, ns, name string, e Entry) error
 	Clear(ctx context.Context, ns, name string) error
 	PutLater(ns, name string, e Entry)
@@ -104,9 +105,13 @@ type Options struct {
 	Proof     Proof
 	// Target is recorded with the marker (the message's ConversationTarget).
 	Target string
-	// Confirm, when set, runs before a marker without ids in the journal is decided on (an
+	// MayBeRestored: the object never had an attempt (as after a restore, which brings no
+	// status). Before it is sent for want of an entry, the journal checks that its copy is
+	// current: the restore may have brought the entry back.
+	MayBeRestored bool
+	// Confirm, when set, runs before the journal's entry decides anything (a delivery, an
 	// unknown outcome): it fails when the object read is not the latest, whose status may
-	// already say more.
+	// already say so (a cache that has not seen the last status write).
 	Confirm func(context.Context) error
 }
 
@@ -145,6 +150,16 @@ func (l *Ledger) Observe(ctx context.Context) (Observation, error) {
 			return obs, err
 		}
 	}
+	if l.opts.MayBeRestored {
+		if e, found, err = l.refreshed(ctx); err != nil {
+			return Observation{}, err
+		}
+		if found {
+			if obs, ok, err := l.observeEntry(ctx, e); ok || err != nil {
+				return obs, err
+			}
+		}
+	}
 	if at, ok := l.mem.retries.get(l.uid); ok {
 		if wait := time.Until(at); wait > 0 {
 			return Observation{State: Waiting, Until: wait}, nil
@@ -180,20 +195,18 @@ func (l *Ledger) observeAnnotations() (Observation, bool) {
 // restore keeps); a marker counts for its own object only (another UID's marker is a message
 // deleted and created again: the new one is sent). ok is false when the entry does not decide.
 func (l *Ledger) observeEntry(ctx context.Context, e Entry) (Observation, bool, error) {
-	if e.HasIDs() {
-		if !l.proven(e) {
-			return Observation{}, false, nil
-		}
-		return Observation{State: Delivered, Delivery: Delivery{Marker: e.Marker,
-			ConversationID: e.ConversationID, ActivityID: e.ActivityID, NoID: e.NoID}}, true, nil
-	}
-	if e.UID != l.uid || e.Marker == "" {
+	delivered := e.HasIDs()
+	switch {
+	case delivered && !l.proven(e), !delivered && (e.UID != l.uid || e.Marker == ""):
 		return Observation{}, false, nil
-	}
-	if l.opts.Confirm != nil {
+	case l.opts.Confirm != nil:
 		if err := l.opts.Confirm(ctx); err != nil {
 			return Observation{}, false, err
 		}
+	}
+	if delivered {
+		return Observation{State: Delivered, Delivery: Delivery{Marker: e.Marker,
+			ConversationID: e.ConversationID, ActivityID: e.ActivityID, NoID: e.NoID}}, true, nil
 	}
 	if l.opts.Guarantee != teamsv1alpha1.AtLeastOnce {
 		return Observation{State: Unknown}, true, nil
@@ -202,6 +215,14 @@ func (l *Ledger) observeEntry(ctx context.Context, e Entry) (Observation, bool, 
 		return Observation{}, false, err
 	}
 	return Observation{State: Ready, Resent: true}, true, nil
+}
+
+// refreshed reads the entry again after the journal made sure its copy is current.
+func (l *Ledger) refreshed(ctx context.Context) (Entry, bool, error) {
+	if err := l.opts.Book.Refresh(ctx, l.obj.GetNamespace()); err != nil {
+		return Entry{}, false, err
+	}
+	return l.opts.Book.Get(ctx, l.obj.GetNamespace(), l.obj.GetName())
 }
 
 func (l *Ledger) proven(e Entry) bool {

@@ -51,6 +51,8 @@ func (b *fakeBook) Get(_ context.Context, _, name string) (Entry, bool, error) {
 	return e, ok, nil
 }
 
+func (b *fakeBook) Refresh(context.Context, string) error { return nil }
+
 func (b *fakeBook) Put(_ context.Context, _, name string, e Entry) error {
 	if b.w.apiDown {
 		return errors.New("API server away")
