@@ -263,6 +263,7 @@ var _ = Describe("Tenant isolation: activity ids in annotations", func() {
 		chatID := pmPersonalTarget(victimNS, "victim")
 		pmMessage(victimNS, "original", "victim", nil)
 		victim := pmEventuallyPhase(victimNS, "original", teamsv1alpha1.PhaseDelivered)
+		recorded := pmJournalEntry(victimNS, "original")
 
 		// The attacker's target reaches the same conversation with the same (shared) bot.
 		pmReadyTarget(attackerNS, "same-chat", teamsv1alpha1.ConversationTargetSpec{
@@ -273,7 +274,12 @@ var _ = Describe("Tenant isolation: activity ids in annotations", func() {
 				teamsv1alpha1.ActivityIDAnnotation:     victim.Status.ActivityID,
 				teamsv1alpha1.ConversationIDAnnotation: chatID,
 			},
-			"copied": victim.Annotations, // with the victim's own proof
+			"copied": { // with the victim's own proof, from its send journal entry
+				teamsv1alpha1.SendAttemptAnnotation:    recorded.Marker,
+				teamsv1alpha1.ActivityIDAnnotation:     recorded.ActivityID,
+				teamsv1alpha1.ConversationIDAnnotation: recorded.ConversationID,
+				teamsv1alpha1.DeliveryProofAnnotation:  recorded.Proof,
+			},
 		} {
 			attack := &teamsv1alpha1.ProactiveMessage{
 				ObjectMeta: metav1.ObjectMeta{Namespace: attackerNS, Name: name, Annotations: ann,
