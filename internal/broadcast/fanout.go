@@ -51,27 +51,27 @@ type Sender struct {
 	Workers int
 }
 
-// Send sends to every person in people (each Sending) and records what happened to each.
-// Nobody is left Sending: a person whose send may have landed is Unknown (AtMostOnce).
-func (s *Sender) Send(ctx context.Context, people []*Person) {
+// Stream starts the workers: each person sent on the returned channel is reached (on a copy:
+// the caller's record is not touched) and done is called with the result, on the worker's
+// goroutine. Nobody is left Sending: a person whose send may have landed is Unknown
+// (AtMostOnce). Close the channel, then call wait: it returns once every person taken is done.
+func (s *Sender) Stream(ctx context.Context, done func(p *Person, result Person)) (people chan<- *Person, wait func()) {
 	workers := s.Workers
 	if workers <= 0 {
 		workers = DefaultWorkers
 	}
-	next := make(chan *Person)
+	next := make(chan *Person) // unbuffered: a person taken is in a worker's hands
 	var wg sync.WaitGroup
-	for range min(workers, len(people)) {
+	for range workers {
 		wg.Go(func() {
 			for p := range next {
-				s.one(ctx, p)
+				result := *p
+				s.one(ctx, &result)
+				done(p, result)
 			}
 		})
 	}
-	for _, p := range people {
-		next <- p
-	}
-	close(next)
-	wg.Wait()
+	return next, wg.Wait
 }
 
 // one reaches one person: opt-out, conversation (known, else created, installing the app when

@@ -343,7 +343,10 @@ func (r *ProactiveMessageReconciler) broadcastOptOuts(ctx context.Context, s *me
 	return nil
 }
 
-// broadcastSend sends batches until everyone is accounted for or the budget is spent.
+// broadcastSend sends until everyone is accounted for or the budget is spent, without
+// stopping between batches: the next batch's marker is written while the people before it
+// are still being sent, and at most Batch people are written Sending at any moment
+// (broadcast.Pipeline), so a crash leaves at most one batch's worth Unknown.
 func (r *ProactiveMessageReconciler) broadcastSend(ctx context.Context, s *messageScope) error {
 	o := r.options()
 	deadline := time.Now().Add(o.Budget)
@@ -352,62 +355,53 @@ func (r *ProactiveMessageReconciler) broadcastSend(ctx context.Context, s *messa
 		return err
 	}
 	s.msg.Status.Phase = teamsv1alpha1.PhaseSending
-	for i := range int(s.msg.Status.Broadcast.Chunks) {
-		if ctx.Err() != nil {
-			return outcome.Requeue(time.Millisecond)
-		}
-		if time.Now().After(deadline) {
-			return nil // the budget is spent: broadcastSummary writes the counts so far and comes back
-		}
-		done, err := r.sendChunk(ctx, s, snd, i, deadline, o.Batch)
-		if err != nil {
-			return err
-		}
-		if !done {
-			return nil
-		}
-	}
-	return nil
-}
-
-// sendChunk sends the pending people of chunk i in batches; done says the chunk has nobody
-// pending left.
-func (r *ProactiveMessageReconciler) sendChunk(ctx context.Context, s *messageScope, snd *broadcast.Sender, i int,
-	deadline time.Time, batch int) (bool, error) {
 	store := r.broadcasts().store
-	c, err := store.Load(ctx, s.msg, i)
-	if err != nil {
-		return false, fmt.Errorf("reading chunk %d of the broadcast: %w", i, err)
-	}
-	dirty := r.settleSending(ctx, s, c)
 	hash := delivery.Hash(s.activity)
-	for {
-		next := pendingBatch(c, batch)
-		if len(next) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
-			if dirty {
-				return len(next) == 0, saveChunk(ctx, store, s, c)
+	// The sends handed out finish even if the manager stops (their results are then written),
+	// within broadcastBatchTimeout of the end of the budget.
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.Budget+broadcastBatchTimeout)
+	defer cancel()
+	p := &broadcast.Pipeline{
+		Sender: snd, Batch: o.Batch, Chunks: int(s.msg.Status.Broadcast.Chunks), SendContext: sendCtx,
+		Load: func(ctx context.Context, i int) (*broadcast.Chunk, int, error) {
+			c, err := store.Load(ctx, s.msg, i)
+			if err != nil {
+				return nil, 0, fmt.Errorf("reading chunk %d of the broadcast: %w", i, err)
 			}
-			return len(next) == 0, nil
-		}
-		if !r.stillWanted(ctx, s) {
-			return false, saveChunk(ctx, store, s, c)
-		}
-		if c.Hash != hash && countState(c, broadcast.Delivered) == 0 {
-			c.Hash = hash // nobody has the older content yet
-		}
-		for _, p := range next {
-			p.State = broadcast.Sending
-		}
-		// The marker: this batch (and the previous one's results) persisted before any POST.
-		if err := saveChunk(ctx, store, s, c); err != nil {
-			return false, err
-		}
-		sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), broadcastBatchTimeout)
-		snd.Send(sendCtx, next)
-		cancel()
-		sampleFailures(s.msg.Status.Broadcast, next)
-		dirty = true
+			settled := r.settleSending(ctx, s, c)
+			if c.Hash != hash && countState(c, broadcast.Delivered) == 0 {
+				c.Hash = hash // nobody has the older content yet
+			}
+			return c, settled, nil
+		},
+		Save: func(ctx context.Context, c *broadcast.Chunk) error {
+			saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), patchTimeout)
+			defer cancel()
+			if err := store.Save(saveCtx, s.msg, c); err != nil {
+				return fmt.Errorf("writing chunk %d of the broadcast: %w", c.Index, err)
+			}
+			return nil
+		},
+		Stale: apierrors.IsConflict,
+		More: func(ctx context.Context) bool {
+			return time.Now().Before(deadline) && r.stillWanted(ctx, s)
+		},
 	}
+	res, err := p.Run(ctx)
+	people := make([]*broadcast.Person, len(res.Samples))
+	for i := range res.Samples {
+		people[i] = &res.Samples[i]
+	}
+	sampleFailures(s.msg.Status.Broadcast, people)
+	switch {
+	case apierrors.IsConflict(err):
+		return outcome.Requeue(time.Second) // another reconcile (a stale one) wrote a chunk: read it again
+	case err != nil:
+		return err
+	case ctx.Err() != nil:
+		return outcome.Requeue(time.Millisecond)
+	}
+	return nil // broadcastSummary writes the counts so far and comes back while anyone is pending
 }
 
 // stillWanted looks past the cache before a batch: a deleted, suspended or changed message
@@ -422,7 +416,7 @@ func (r *ProactiveMessageReconciler) stillWanted(ctx context.Context, s *message
 
 // settleSending resolves a batch a crash left Sending: Unknown under AtMostOnce (nobody gets
 // two copies), Pending again under AtLeastOnce (sent again).
-func (r *ProactiveMessageReconciler) settleSending(ctx context.Context, s *messageScope, c *broadcast.Chunk) bool {
+func (r *ProactiveMessageReconciler) settleSending(ctx context.Context, s *messageScope, c *broadcast.Chunk) int {
 	n := 0
 	for j := range c.People {
 		p := &c.People[j]
@@ -440,7 +434,7 @@ func (r *ProactiveMessageReconciler) settleSending(ctx context.Context, s *messa
 		ctrl.LoggerFrom(ctx).Info("A batch was left Sending by an earlier manager", "chunk", c.Index, "people", n,
 			"deliveryGuarantee", s.msg.Spec.DeliveryGuarantee)
 	}
-	return n > 0
+	return n
 }
 
 // settleRest ends everyone still pending with reason (expired, cancelled).
@@ -451,7 +445,7 @@ func (r *ProactiveMessageReconciler) settleRest(ctx context.Context, s *messageS
 		if err != nil {
 			return fmt.Errorf("reading chunk %d of the broadcast: %w", i, err)
 		}
-		dirty := r.settleSending(ctx, s, c)
+		dirty := r.settleSending(ctx, s, c) > 0
 		for j := range c.People {
 			if p := &c.People[j]; p.State == broadcast.Pending {
 				p.State, p.Reason, dirty = broadcast.Skipped, reason, true
@@ -476,19 +470,6 @@ func saveChunk(ctx context.Context, store *broadcast.Store, s *messageScope, c *
 		return fmt.Errorf("writing chunk %d of the broadcast: %w", c.Index, err)
 	}
 	return nil
-}
-
-func pendingBatch(c *broadcast.Chunk, n int) []*broadcast.Person {
-	var out []*broadcast.Person
-	for j := range c.People {
-		if c.People[j].State == broadcast.Pending {
-			out = append(out, &c.People[j])
-			if len(out) == n {
-				break
-			}
-		}
-	}
-	return out
 }
 
 func countState(c *broadcast.Chunk, st broadcast.State) int {
