@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // Pipeline sends the pending people of a broadcast's chunks, in order, without stopping
@@ -33,6 +34,9 @@ type Pipeline struct {
 	// More says, before each marker, whether to mark more people (the budget, a deletion, a
 	// suspend, an edit). Whoever is already marked but not yet handed out goes back to Pending.
 	More func(ctx context.Context) bool
+	// Until, when set, ends the hand-outs: people marked but not yet handed out then go back to
+	// Pending (at a slow rate a marker's people could otherwise hold the reconcile for minutes).
+	Until time.Time
 	// SendContext is the workers' context: sends already handed out finish even when ctx ends.
 	SendContext context.Context
 }
@@ -125,6 +129,9 @@ func (r *pipelineRun) feed(ctx context.Context, feed chan<- *Person) error {
 				return err
 			}
 			continue
+		}
+		if !r.p.Until.IsZero() && time.Now().After(r.p.Until) {
+			return nil
 		}
 		r.mu.Lock()
 		r.inHands++ // counted before the hand-over, so done never sees it below zero

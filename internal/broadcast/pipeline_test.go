@@ -264,3 +264,26 @@ func TestPipelineStopsAtAFailedWrite(t *testing.T) {
 	g.Expect(counts[Sending]).To(BeZero(), "the results were written after the failure")
 	g.Expect(counts[Delivered]).To(Equal(len(f.copies)))
 }
+
+// TestPipelineStopsHandingOutAtUntil: past Until nobody more is handed out, even in the middle
+// of a marker's people (at a slow rate they could hold the reconcile for minutes); they go back
+// to Pending.
+func TestPipelineStopsHandingOutAtUntil(t *testing.T) {
+	g := NewWithT(t)
+	f := newFakeTeams(t, 100, [][]Person{people(0, 100)})
+	f.sendTime = 20 * time.Millisecond
+	p := f.pipeline(2, always)
+	p.Until = time.Now().Add(100 * time.Millisecond)
+	res, err := p.Run(context.Background())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(f.broken).To(BeEmpty())
+	g.Expect(res.Done).To(BeFalse())
+	counts := map[State]int{}
+	for _, p := range f.written[0] {
+		counts[p.State]++
+	}
+	g.Expect(counts[Sending]).To(BeZero())
+	g.Expect(counts[Delivered]).To(Equal(len(f.copies)))
+	g.Expect(counts[Delivered]).To(BeNumerically("<", 100), "one marker of 100, cut short")
+	g.Expect(counts[Pending]).To(Equal(100 - counts[Delivered]))
+}

@@ -1,8 +1,8 @@
 // Package broadcast sends one ProactiveMessage to many people: it reads an audience (a team's
 // roster, an Entra group's transitive users, a list of users), keeps one record per person in a
-// few compressed chunks, and sends one 1:1 message per person in batches, each batch persisted
-// before it is sent so that a crash leaves at most one batch with an unknown outcome
-// (docs/broadcast.md).
+// few compressed chunks, and sends one 1:1 message per person, each person written as Sending
+// before their send and never more than a batch of them at once, so that a crash leaves at most
+// one batch with an unknown outcome (Pipeline, docs/broadcast.md).
 package broadcast
 
 import (

@@ -25,9 +25,10 @@ import (
 )
 
 // A broadcast is a ProactiveMessage to an audience target: one 1:1 message per person. Each
-// reconcile sends a few batches: a batch is written to its chunk as Sending before any of its
-// POSTs, and its results go out with the next batch's marker (or at the end), so a crash leaves
-// at most one batch Sending, which the next reconcile turns Unknown (AtMostOnce) or Pending again
+// reconcile sends for a budget of time: people are written to their chunk as Sending before
+// their POSTs, at most a batch of them at once, and the next people's marker is written while
+// the ones before are still being sent (broadcast.Pipeline), so a crash leaves at most one
+// batch's worth Sending, which the next reconcile turns Unknown (AtMostOnce) or Pending again
 // (AtLeastOnce). Chunks are ConfigMaps owned by the message (internal/broadcast, docs/broadcast.md).
 
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create;update
@@ -35,8 +36,8 @@ import (
 
 // Broadcast defaults.
 const (
-	// DefaultBroadcastBatch is how many people one persisted batch holds: the most a crash can
-	// leave Unknown, and a write per this many people.
+	// DefaultBroadcastBatch is the most people written as Sending at once: the most a crash can
+	// leave Unknown, and about a write per this many people (less the people in flight).
 	DefaultBroadcastBatch = 250
 	// DefaultBroadcastBudget is about how long one reconcile sends before it writes status and
 	// yields its worker (a suspend or a delete is seen within it).
@@ -362,7 +363,7 @@ func (r *ProactiveMessageReconciler) broadcastSend(ctx context.Context, s *messa
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.Budget+broadcastBatchTimeout)
 	defer cancel()
 	p := &broadcast.Pipeline{
-		Sender: snd, Batch: o.Batch, Chunks: int(s.msg.Status.Broadcast.Chunks), SendContext: sendCtx,
+		Sender: snd, Batch: o.Batch, Chunks: int(s.msg.Status.Broadcast.Chunks), SendContext: sendCtx, Until: deadline,
 		Load: func(ctx context.Context, i int) (*broadcast.Chunk, int, error) {
 			c, err := store.Load(ctx, s.msg, i)
 			if err != nil {
