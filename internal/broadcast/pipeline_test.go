@@ -147,7 +147,7 @@ func (f *fakeTeams) load(_ context.Context, i int) (*Chunk, int, error) {
 func (f *fakeTeams) pipeline(workers int, more func(context.Context) bool) *Pipeline {
 	return &Pipeline{
 		Sender: &Sender{Bot: f, AppID: "app", TenantID: "tenant", ServiceURL: "https://smba.example",
-			Activity: &botframework.Activity{Type: botframework.ActivityTypeMessage, Text: "hi"},
+			Activity:  &botframework.Activity{Type: botframework.ActivityTypeMessage, Text: "hi"},
 			Guarantee: teamsv1alpha1.AtMostOnce, Workers: workers},
 		Batch: f.batch, Chunks: len(f.written), Load: f.load, Save: f.save, More: more,
 		Stale: func(error) bool { return false },
