@@ -164,18 +164,19 @@ func (r *pipelineRun) mark(ctx context.Context) (bool, error) {
 	if !r.roomFor(ctx) {
 		return false, nil
 	}
-	// Chunks behind the current one give back what they hold as written.
-	for _, lc := range r.chunks[:len(r.chunks)-1] {
-		if err := r.write(ctx, lc); err != nil {
+	// Chunks behind the current one are written when everyone in them is done (their last
+	// write), and before that only when what they hold as written leaves too little room.
+	if err := r.writeOlder(ctx, func(lc *live) bool { return lc.sending == 0 }); err != nil {
+		return false, err
+	}
+	if r.room(cur) < (r.p.Batch+1)/2 {
+		if err := r.writeOlder(ctx, func(*live) bool { return true }); err != nil {
 			return false, err
 		}
 	}
 	r.dropFinished()
+	room := r.room(cur)
 	r.mu.Lock()
-	room := r.p.Batch - cur.sending
-	for _, lc := range r.chunks[:len(r.chunks)-1] {
-		room -= lc.written
-	}
 	var marked []*Person
 	for ; room > 0 && cur.scan < len(cur.work); cur.scan++ {
 		if pr := &cur.work[cur.scan]; pr.State == Pending {
@@ -194,6 +195,33 @@ func (r *pipelineRun) mark(ctx context.Context) (bool, error) {
 	}
 	r.queue = marked
 	return true, nil
+}
+
+// room is how many more people may be written Sending in cur: the batch less those Sending
+// in cur and those Sending as written in the chunks behind it.
+func (r *pipelineRun) room(cur *live) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	room := r.p.Batch - cur.sending
+	for _, lc := range r.chunks[:len(r.chunks)-1] {
+		room -= lc.written
+	}
+	return room
+}
+
+// writeOlder writes the chunks behind the current one that changed and that which picks.
+func (r *pipelineRun) writeOlder(ctx context.Context, which func(*live) bool) error {
+	for _, lc := range r.chunks[:len(r.chunks)-1] {
+		r.mu.Lock()
+		pick := which(lc)
+		r.mu.Unlock()
+		if pick {
+			if err := r.write(ctx, lc); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // advance makes the current chunk one with people to mark, loading the next chunks as needed.

@@ -40,9 +40,11 @@ const (
 	// leave Unknown, and about a write per this many people (less the people in flight).
 	DefaultBroadcastBatch = 250
 	// DefaultBroadcastBudget is about how long one reconcile sends before it writes status and
-	// yields its worker (a suspend or a delete is seen within it).
-	DefaultBroadcastBudget = 30 * time.Second
-	// broadcastBatchTimeout bounds one batch's sends, limiter waits included.
+	// yields its worker. A suspend, an edit or a delete is seen before each marker, within a
+	// batch; each budget's end costs a status patch, a chunk write and a marker (and a pause of
+	// the sends while the next reconcile starts), so a longer budget writes less per person.
+	DefaultBroadcastBudget = 60 * time.Second
+	// broadcastBatchTimeout bounds the sends handed out after the budget, limiter waits included.
 	broadcastBatchTimeout = 2 * time.Minute
 	// maxSampleFailures is status.broadcast.sampleFailures' bound.
 	maxSampleFailures = 5
