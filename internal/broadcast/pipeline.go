@@ -57,13 +57,12 @@ const maxSamples = 5
 // live is a chunk being sent: work holds its records as they change (workers write results
 // there under the run's lock); c.People is the copy last written.
 type live struct {
-	c        *Chunk
-	work     []Person
-	scan     int // the first record that may still be Pending
-	sending  int // records of work Sending: marked and not yet resolved
-	written  int // records Sending in the version last written
-	dirty    bool
-	finished bool // no Pending left in work
+	c       *Chunk
+	work    []Person
+	scan    int // the first record that may still be Pending
+	sending int // records of work Sending: marked and not yet resolved
+	written int // records Sending in the version last written
+	dirty   bool
 }
 
 type pipelineRun struct {
