@@ -133,7 +133,14 @@ type space struct {
 type change struct {
 	entry *Entry
 	done  []chan error
+	// failures of a change nobody waits for: after maxFailures it is dropped (status holds the
+	// ids; only the journal's copy is lost), so a namespace that refuses its journal for good
+	// (deleted, an admission policy) does not keep it in memory forever.
+	failures int
 }
+
+// maxFailures is about 10 minutes of retries at the longest backoff.
+const maxFailures = 24
 
 func (j *Journal) space(ns string) *space {
 	j.mu.Lock()
@@ -357,7 +364,8 @@ func (s *space) finish(batch map[string]*change, err error) {
 			if c.entry == nil {
 				delete(s.shardOf, name)
 			}
-		case len(c.done) == 0:
+		case len(c.done) == 0 && c.failures < maxFailures:
+			c.failures++
 			s.pending[name] = c
 		}
 	}
@@ -406,7 +414,9 @@ func (s *space) writeShard(ctx context.Context, shard int, batch map[string]*cha
 	s.sizes[shard] = dataSize(cm.Data)
 	s.remember(shard, cm.ResourceVersion)
 	for _, v := range seen {
-		s.changed(shard, v)
+		if v != "" { // absent while this write created it
+			s.changed(shard, v)
+		}
 	}
 	return nil
 }
@@ -507,16 +517,22 @@ func (j *Journal) Refresh(ctx context.Context, ns string) error {
 func (s *space) seen(i int, version string, labelled bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !labelled {
+		version = "" // not the journal's: as if absent
+	}
+	if seen, busy := s.busy[i]; busy {
+		s.busy[i] = append(seen, version)
+		return
+	}
 	exists := i < len(s.exists) && s.exists[i]
 	switch {
-	case version == "" && exists, version != "" && labelled && !exists:
-		s.loaded = false
-	case version == "" || !labelled:
-	default:
-		if seen, busy := s.busy[i]; busy {
-			s.busy[i] = append(seen, version)
-			return
+	case version == "":
+		if exists {
+			s.loaded = false
 		}
+	case !exists:
+		s.loaded = false
+	default:
 		s.changed(i, version)
 	}
 }
