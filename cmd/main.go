@@ -120,7 +120,8 @@ func parseFlags() (flags, zap.Options) {
 	flag.StringVar(&f.secretSelector, "secret-label-selector", "",
 		"Label selector: the manager watches and reads only the Secrets it matches; empty: all.")
 	flag.StringVar(&f.annotationKeyFile, "annotation-key-file", "",
-		"File with the key (at least 32 bytes) that signs the message ids recorded in annotations, so ids restored "+
+		"File with the key (at least 32 bytes) that signs the message ids recorded in the send journal (and, by "+
+			"older versions, in annotations), so ids restored "+
 			"from a backup are trusted; empty: a random key per start (restored messages are then not trusted).")
 	f.bot.bind(flag.CommandLine)
 	f.cardActions.bind(flag.CommandLine)

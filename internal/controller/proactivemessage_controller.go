@@ -125,7 +125,7 @@ func (r *ProactiveMessageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	s.ledger = r.sends.Open(msg, ledger.MessageKeys, ledger.Options{
 		Guarantee: msg.Spec.DeliveryGuarantee, Book: r.Journal, Proof: messageProof{p: r.proof, msg: msg},
 		Target: msg.Spec.TargetRef.Name, MayBeRestored: msg.Status.Attempts == 0,
-		// A marker without ids is decided on the latest version only: its status may say more.
+		// The journal decides on the latest version of the message only: its status may say more.
 		Confirm: func(ctx context.Context) error { return r.requeueIfStale(ctx, s) },
 	})
 	phaseBefore := msg.Status.Phase

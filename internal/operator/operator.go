@@ -58,7 +58,8 @@ type Options struct {
 	// SecretNamespaces, when set, are the only namespaces whose Secrets the manager watches and
 	// reads (--secret-namespaces); the default credentials' namespace is added.
 	SecretNamespaces []string
-	// DeliveryProofKey signs the message ids the operator records in annotations, so that ids
+	// DeliveryProofKey signs the message ids the operator records in the send journal (older
+	// versions: in annotations), so that ids
 	// restored from a backup are trusted and ids typed by a user are not (--annotation-key-file).
 	// Empty: a random key per process.
 	DeliveryProofKey []byte
