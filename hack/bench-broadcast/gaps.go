@@ -39,6 +39,13 @@ type Timing struct {
 	Longest      []PauseSpot `json:"longestPauses,omitempty"`
 	// SlowSeconds counts whole seconds of the run with fewer than 45 requests.
 	SlowSeconds int `json:"secondsUnder45Requests"`
+	// SlackMinMs and SlackMedianMs: of every 51 consecutive accepted requests, how much longer
+	// than Teams' 1 s window they took to reach the emulator (the shortest and the median):
+	// 0 would be the 51st request exactly at the limit, below 0 a 429. The median is what the
+	// limiter's margin and round-trip accounting cost per window; the minimum, how close the run
+	// came to a 429 (window.go).
+	SlackMinMs    float64 `json:"windowSlackMinMs"`
+	SlackMedianMs float64 `json:"windowSlackMedianMs"`
 }
 
 // PauseSpot is one pause: when (seconds after the first copy), how long, and how many of the
@@ -101,6 +108,7 @@ func timing(entries []emulator.JournalEntry, first, last time.Time, probeConv st
 			Millis: float64(gap.Milliseconds()), After: bcast})
 	}
 	t.PauseSeconds = round(t.PauseSeconds, 1)
+	t.SlackMinMs, t.SlackMedianMs = windowSlack(sortedTimes(times, order), teamsAppLimit, time.Second)
 	slices.SortFunc(spots, func(a, b PauseSpot) int { return int(b.Millis - a.Millis) })
 	t.Longest = spots[:min(len(spots), 12)]
 	perSecond := make([]int, int(secs)+1)

@@ -306,9 +306,10 @@ func (b *bench) broadcast(ctx context.Context, name string, ceiling float64) (*R
 		r.WritesPerThousand, r.ProbeP99Ms)
 	t := r.Timing
 	progress("%s: the app's Connector requests %.2f/s (%.1f%% of %d/s; the broadcast's %.1f%%, %d single messages'), "+
-		"%d pauses of %s or more (%.1f s beyond 20 ms each), %d seconds under 45 requests", name, t.AppPerSecond,
+		"%d pauses of %s or more (%.1f s beyond 20 ms each), %d seconds under 45 requests, "+
+		"51 requests span the 1 s window plus %.1f ms at least, %.1f ms in the median", name, t.AppPerSecond,
 		100*t.AppShare, teamsAppLimit, 100*t.BroadcastShare, t.ProbeRequests, t.Pauses, pauseMin, t.PauseSeconds,
-		t.SlowSeconds)
+		t.SlowSeconds, t.SlackMinMs, t.SlackMedianMs)
 	for _, p := range t.Longest {
 		progress("%s:   pause of %.0f ms at %.1f s, after %d broadcast requests", name, p.Millis, p.At, p.After)
 	}
@@ -543,11 +544,12 @@ func printTable(w io.Writer, r *Report) {
 			run.ProbeP99Ms, run.ProbeMaxMs, run.Probes)
 	}
 	_, _ = fmt.Fprintln(tw, "path\tapp requests/s\tshare of 50/s\tbroadcast's share\tof what is left\t"+
-		"single messages' requests\tpauses >= 100 ms (s)")
+		"single messages' requests\tpauses >= 100 ms (s)\twindow slack min / median")
 	for _, run := range r.Runs {
 		t := run.Timing
-		_, _ = fmt.Fprintf(tw, "%s\t%.2f\t%.1f%%\t%.1f%%\t%.1f%%\t%d\t%d (%.1f s)\n", run.Path, t.AppPerSecond,
-			100*t.AppShare, 100*t.BroadcastShare, 100*t.BroadcastShareOfLeft, t.ProbeRequests, t.Pauses, t.PauseSeconds)
+		_, _ = fmt.Fprintf(tw, "%s\t%.2f\t%.1f%%\t%.1f%%\t%.1f%%\t%d\t%d (%.1f s)\t%.1f / %.1f ms\n", run.Path,
+			t.AppPerSecond, 100*t.AppShare, 100*t.BroadcastShare, 100*t.BroadcastShareOfLeft, t.ProbeRequests, t.Pauses,
+			t.PauseSeconds, t.SlackMinMs, t.SlackMedianMs)
 	}
 	_, _ = fmt.Fprintf(tw, "manager peak RSS\t%.1f MiB\n", r.PeakRSS)
 	_ = tw.Flush()
