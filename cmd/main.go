@@ -101,7 +101,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.Float64Var(&f.maxSendRPS, "max-send-rps", operator.DefaultMaxSendRPS,
 		"Bot Framework requests per second per app per tenant (Teams allows 50).")
 	flag.IntVar(&f.messageWorkers, "message-workers", 0,
-		"ProactiveMessages reconciled at once (0: the default, 16). Messages to one conversation still go in order.")
+		"ProactiveMessages reconciled at once (0: the default, 32). Messages to one conversation still go in order.")
 	flag.StringVar(&f.alertmanager.BindAddress, "alertmanager-bind-address", "0",
 		"The address the Alertmanager webhook receiver binds to, e.g. :9443; 0 turns it off.")
 	flag.StringVar(&f.alertmanager.CertDir, "alertmanager-cert-path", "",
