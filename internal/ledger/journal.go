@@ -126,6 +126,8 @@ type space struct {
 	urgent  chan struct{}
 	writing bool
 	retries int
+
+	refresh refreshQueue // coalesces Refresh calls (refresh.go)
 }
 
 // change is a pending write of one key: an entry, or its removal (entry nil). done is set
@@ -479,35 +481,6 @@ func dataSize(data map[string]string) int {
 		n += len(k) + len(v)
 	}
 	return n
-}
-
-// Refresh makes sure this process's copy of a namespace's journal is current: it reads each
-// shard's metadata (one small GET each, one more for a shard it does not know) and, when one
-// was written by someone else (a restore of a backup, a person), reads the namespace again.
-// The ledger asks before it sends a message that never had an attempt and has no entry here:
-// it may be a restored message whose ids came back with the ConfigMaps.
-func (j *Journal) Refresh(ctx context.Context, ns string) error {
-	s := j.space(ns)
-	if err := s.load(ctx); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	known := len(s.exists)
-	s.mu.Unlock()
-	for i := 0; i <= known; i++ {
-		meta := &metav1.PartialObjectMetadata{}
-		meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
-		err := j.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: ShardName(i)}, meta)
-		if apierrors.IsNotFound(err) {
-			s.seen(i, "", false)
-			continue
-		}
-		if err != nil {
-			return &JournalError{Namespace: ns, Err: err}
-		}
-		s.seen(i, meta.ResourceVersion, meta.Labels[JournalLabel] == JournalVersion)
-	}
-	return s.load(ctx)
 }
 
 // seen compares what the API server holds for shard i with this process's copy: a shard gone,
