@@ -130,7 +130,9 @@ func (s *space) refreshRound() error {
 // One metadata-only LIST by label replaced a GET per known shard plus one: it gives the same
 // guarantee with one round trip however many shards there are. A LIST without a
 // resourceVersion is a consistent read, like a GET (the API server answers from etcd, or from
-// its watch cache once that has caught up with etcd), and the later pages come from the first
+// its watch cache once that has caught up with etcd: "Most recent" in
+// https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions, and
+// https://www.kubernetes.dev/resources/keps/2340/), and the later pages come from the first
 // page's snapshot, taken after the round started. The label selector keeps the old rule: a
 // ConfigMap with a shard's name but without the journal's label is not listed, so it counts as
 // absent, as before. ConfigMaps with the label but not a shard's name are ignored, as the load
