@@ -570,7 +570,9 @@ func ReadJournal(ctx context.Context, reader client.Reader, namespace string) (m
 }
 
 // readShards lists the journal's ConfigMaps page by page, refusing more than MaxJournalBytes.
-// ConfigMaps with the label but not a shard's name are not the journal's.
+// ConfigMaps with the label but not a shard's name are not the journal's, but their data
+// counts toward the bound all the same: the label is the namespace's to set, and labelling
+// other ConfigMaps must not make the manager read more than a full journal.
 func readShards(ctx context.Context, reader client.Reader, ns string) (map[int]*corev1.ConfigMap, error) {
 	shards := map[int]*corev1.ConfigMap{}
 	total := 0
@@ -584,14 +586,13 @@ func readShards(ctx context.Context, reader client.Reader, ns string) (map[int]*
 		}
 		for i := range list.Items {
 			cm := &list.Items[i]
-			index, ok := shardIndex(cm.Name)
-			if !ok {
-				continue
-			}
 			if total += dataSize(cm.Data); total > MaxJournalBytes {
-				return nil, &JournalError{Namespace: ns, Err: fmt.Errorf("%w (%d bytes)", ErrJournalTooLarge, MaxJournalBytes)}
+				return nil, &JournalError{Namespace: ns, Err: fmt.Errorf("%w (%d bytes in the ConfigMaps labelled %s=%s)",
+					ErrJournalTooLarge, MaxJournalBytes, JournalLabel, JournalVersion)}
 			}
-			shards[index] = cm
+			if index, ok := shardIndex(cm.Name); ok {
+				shards[index] = cm
+			}
 		}
 		if next = list.Continue; next == "" {
 			return shards, nil

@@ -348,3 +348,33 @@ func TestRefreshSeesARestore(t *testing.T) {
 	_, ok, _ = j.Get(ctx, other, "back")
 	g.Expect(ok).To(BeTrue(), "a shard created by a restore is read")
 }
+
+// TestLabelledConfigMapsCountTowardTheBound: the journal's label is the namespace's to set, so
+// data under it that is not a shard's counts toward MaxJournalBytes, and the check before a new
+// message's send refuses a namespace that labels more ConfigMaps than there can be shards.
+func TestLabelledConfigMapsCountTowardTheBound(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ctx := context.Background()
+	label := map[string]string{JournalLabel: JournalVersion}
+	g.Expect(apiServer.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ShardName(0), Labels: label},
+		Data: map[string]string{"ok": `{"u":"1","a":"act"}`}})).To(Succeed())
+	g.Expect(apiServer.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "padding", Labels: label},
+		Data: map[string]string{"pad": strings.Repeat("x", 2000)}})).To(Succeed())
+
+	defer func(was int) { MaxJournalBytes = was }(MaxJournalBytes)
+	MaxJournalBytes = 1000
+	_, _, err := newJournal(apiServer).Get(ctx, ns, "ok")
+	g.Expect(err).To(MatchError(ErrJournalTooLarge))
+	g.Expect(err.Error()).To(ContainSubstring(JournalLabel))
+
+	MaxJournalBytes = 1 << 20
+	defer func(was int) { maxLabelled = was }(maxLabelled)
+	maxLabelled = 2
+	j := newJournal(apiServer)
+	g.Expect(j.Refresh(ctx, ns)).To(Succeed(), "two labelled ConfigMaps are within the bound")
+	g.Expect(apiServer.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "more", Labels: label}})).To(Succeed())
+	err = j.Refresh(ctx, ns)
+	g.Expect(err).To(MatchError(ErrJournalTooLarge))
+	g.Expect(err.Error()).To(ContainSubstring("namespace " + ns))
+}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -17,6 +18,11 @@ const refreshTimeout = 10 * time.Second
 // refreshPage is the page size of the metadata LIST. A namespace has a few shards; more items
 // are ConfigMaps someone else labelled, read page by page all the same.
 const refreshPage = 256
+
+// maxLabelled bounds the ConfigMaps the metadata LIST reads: more than there can be shards
+// (shardIndex stops at 4096) is a namespace labelling ConfigMaps to make every check of its
+// journal long, and is refused like a journal too large to read.
+var maxLabelled = 4097 + refreshPage
 
 // Refresh makes sure this process's copy of a namespace's journal is current: it compares the
 // shards the API server holds with the versions this process read or wrote and, when one was
@@ -160,7 +166,7 @@ func (s *space) compare(ctx context.Context) error {
 // listShards returns the resourceVersion of each shard the API server holds.
 func (s *space) listShards(ctx context.Context) (map[int]string, error) {
 	found := map[int]string{}
-	next := ""
+	next, listed := "", 0
 	for {
 		list := &metav1.PartialObjectMetadataList{}
 		list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
@@ -168,6 +174,10 @@ func (s *space) listShards(ctx context.Context) (map[int]string, error) {
 			client.Limit(refreshPage), client.Continue(next)}
 		if err := s.j.Reader.List(ctx, list, opts...); err != nil {
 			return nil, &JournalError{Namespace: s.ns, Err: err}
+		}
+		if listed += len(list.Items); listed > maxLabelled {
+			return nil, &JournalError{Namespace: s.ns, Err: fmt.Errorf("%w (more than %d ConfigMaps labelled %s=%s)",
+				ErrJournalTooLarge, maxLabelled, JournalLabel, JournalVersion)}
 		}
 		for _, item := range list.Items {
 			if i, ok := shardIndex(item.Name); ok {
