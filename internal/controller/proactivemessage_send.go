@@ -111,12 +111,6 @@ func (r *ProactiveMessageReconciler) post(ctx context.Context, s *messageScope) 
 func (r *ProactiveMessageReconciler) recordOutcome(ctx context.Context, s *messageScope, conversationID, activityID string, err error) error {
 	log := ctrl.LoggerFrom(ctx)
 	decision, clearErr := s.ledger.Record(ctx, conversationID, activityID, err)
-	if clearErr != nil {
-		// The marker of a send that did not land is not gone from the journal yet: saying
-		// "sending again" now would let a crash turn it into an unknown outcome.
-		s.msg.Status.LastError = err.Error()
-		return journalFailure(fmt.Errorf("removing the send-attempt marker: %w", clearErr))
-	}
 	switch decision {
 	case ledger.Sent:
 		log.Info("Delivered message", "conversationId", conversationID, "activityId", activityID)
@@ -125,20 +119,37 @@ func (r *ProactiveMessageReconciler) recordOutcome(ctx context.Context, s *messa
 		s.msg.Status.LastError = err.Error()
 		log.Info("Send has an unknown outcome; not sending again (deliveryGuarantee AtMostOnce)", "error", err.Error())
 		return s.unknown()
-	case ledger.Again:
-		s.msg.Status.LastError = err.Error()
-		log.Info("Send has an unknown outcome; sending again (deliveryGuarantee AtLeastOnce)", "error", err.Error())
-		wait := outcome.RetryWait(msapi.Classify(err).After, s.msg.Status.Attempts)
-		return s.retry(outcome.RetryIn(teamsv1alpha1.DeliveryUnknownReason, fmt.Sprintf(
-			"A send has an unknown outcome; sending again in %s (deliveryGuarantee AtLeastOnce)", wait.Round(time.Millisecond)), wait))
 	}
 	s.msg.Status.LastError = err.Error()
-	o := microsoftFailure(ctx, err, s.msg.Status.Attempts, s.sendWords())
+	o := r.notSent(ctx, s, decision, err)
+	if clearErr != nil {
+		// The marker of a send that did not land is not gone from the journal yet: saying
+		// "sending again" now would let a crash turn it into an unknown outcome. The wait the
+		// answer asked for (Retry-After, the backoff) holds all the same: the next reconcile
+		// must not send before it.
+		if r, ok := outcome.As(o); ok && r.Kind == outcome.Retry {
+			s.ledger.RetryAt(time.Now().Add(r.After))
+		}
+		return journalFailure(fmt.Errorf("removing the send-attempt marker: %w", clearErr))
+	}
 	if r, ok := outcome.As(o); ok && r.Kind == outcome.Retry {
 		return s.retry(r)
 	}
 	s.msg.Status.Phase = teamsv1alpha1.PhaseFailed
 	return o
+}
+
+// notSent is what a send that goes again (Again) or was refused (Refused) asks for: a retry
+// after a wait, or a failure.
+func (r *ProactiveMessageReconciler) notSent(ctx context.Context, s *messageScope, decision ledger.Decision, err error) error {
+	if decision == ledger.Again {
+		ctrl.LoggerFrom(ctx).Info("Send has an unknown outcome; sending again (deliveryGuarantee AtLeastOnce)",
+			"error", err.Error())
+		wait := outcome.RetryWait(msapi.Classify(err).After, s.msg.Status.Attempts)
+		return outcome.RetryIn(teamsv1alpha1.DeliveryUnknownReason, fmt.Sprintf(
+			"A send has an unknown outcome; sending again in %s (deliveryGuarantee AtLeastOnce)", wait.Round(time.Millisecond)), wait)
+	}
+	return microsoftFailure(ctx, err, s.msg.Status.Attempts, s.sendWords())
 }
 
 // retry schedules another send: the ledger remembers when, so that a reconcile something else
